@@ -1,0 +1,28 @@
+use thiserror::Error;
+
+/// Everything that can be wrong with a GGUF file, in words a person can act on.
+#[derive(Debug, Error)]
+pub enum GgufError {
+    #[error("not a GGUF file: it starts with {found:?}, a GGUF file starts with \"GGUF\"")]
+    NotGguf { found: String },
+    #[error("GGUF version {0} is not supported (Torchlight reads versions 2 and 3, little-endian)")]
+    UnsupportedVersion(u32),
+    #[error("truncated file: {what} needs bytes up to offset {needed}, but the file has only {len}")]
+    Truncated { what: String, needed: u64, len: u64 },
+    #[error("{what}: a length of {claimed} cannot fit in the {remaining} bytes left in the file")]
+    LengthTooLarge { what: String, claimed: u64, remaining: u64 },
+    #[error("metadata {key}: unknown value type id {id}")]
+    UnknownValueType { key: String, id: u32 },
+    #[error("tensor {name}: unknown tensor type id {id}")]
+    UnknownTensorType { name: String, id: u32 },
+    #[error("tensor {name}: its data [{start}, {end}) lies outside the file ({len} bytes)")]
+    TensorOutOfRange { name: String, start: u64, end: u64, len: u64 },
+    #[error("metadata key {0} is missing")]
+    MissingKey(String),
+    #[error("metadata {key}: expected {expected}, found {found}")]
+    WrongType { key: String, expected: &'static str, found: &'static str },
+    #[error("malformed GGUF: {0}")]
+    Malformed(String),
+    #[error("cannot read the model file: {0}")]
+    Io(#[from] std::io::Error),
+}

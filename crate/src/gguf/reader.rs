@@ -1,0 +1,298 @@
+use std::collections::BTreeMap;
+
+use super::{ByteSource, GgufError, Value};
+use crate::quant::GgmlType;
+
+const MAGIC: &[u8; 4] = b"GGUF";
+const DEFAULT_ALIGNMENT: u64 = 32;
+/// ggml tensors have at most four dimensions.
+const MAX_DIMS: u32 = 4;
+/// Real files nest arrays one level deep at most; a deeper nest is an attack on the stack.
+const MAX_ARRAY_DEPTH: u32 = 4;
+/// The header is read through a window of this size, so parsing does few small reads.
+const WINDOW: usize = 1 << 16;
+
+/// A parsed GGUF header: metadata, the tensor table, and where the tensor data lies.
+#[derive(Debug)]
+pub struct GgufFile {
+    pub version: u32,
+    pub metadata: BTreeMap<String, Value>,
+    pub tensors: Vec<TensorInfo>,
+    /// Absolute offset of the tensor data section.
+    pub data_offset: u64,
+    pub file_len: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    pub name: String,
+    /// ggml order: `dims[0]` is the row length (the contiguous dimension).
+    pub dims: Vec<u64>,
+    pub ggml_type: GgmlType,
+    /// Absolute offset of the tensor's first byte in the file.
+    pub offset: u64,
+    pub n_bytes: u64,
+}
+
+impl TensorInfo {
+    pub fn n_elems(&self) -> u64 {
+        self.dims.iter().product()
+    }
+}
+
+impl GgufFile {
+    /// Parses and validates the header. Tensor data is not read, only checked to lie inside the
+    /// file.
+    pub fn read(source: &mut dyn ByteSource) -> Result<Self, GgufError> {
+        let mut r = Cursor::new(source);
+        let magic = r.bytes::<4>("the magic number")?;
+        if &magic != MAGIC {
+            return Err(GgufError::NotGguf { found: String::from_utf8_lossy(&magic).escape_debug().to_string() });
+        }
+        let version = r.u32("the version")?;
+        if version != 2 && version != 3 {
+            return Err(GgufError::UnsupportedVersion(version));
+        }
+        // Every tensor info and key-value pair takes at least 8 bytes; a count beyond that is a lie.
+        let tensor_count = r.count("the tensor count", 8)?;
+        let kv_count = r.count("the metadata count", 8)?;
+
+        let mut metadata = BTreeMap::new();
+        for _ in 0..kv_count {
+            let key = r.string("a metadata key")?;
+            let type_id = r.u32(&key)?;
+            let value = r.value(&key, type_id, 0)?;
+            metadata.insert(key, value);
+        }
+
+        let mut raw_tensors = Vec::with_capacity(tensor_count as usize);
+        for _ in 0..tensor_count {
+            let name = r.string("a tensor name")?;
+            let n_dims = r.u32(&name)?;
+            if n_dims == 0 || n_dims > MAX_DIMS {
+                return Err(GgufError::Malformed(format!("tensor {name} has {n_dims} dimensions")));
+            }
+            let mut dims = Vec::with_capacity(n_dims as usize);
+            for _ in 0..n_dims {
+                dims.push(r.u64(&name)?);
+            }
+            let type_id = r.u32(&name)?;
+            let rel_offset = r.u64(&name)?;
+            raw_tensors.push((name, dims, type_id, rel_offset));
+        }
+
+        let alignment = match metadata.get("general.alignment") {
+            None => DEFAULT_ALIGNMENT,
+            Some(v) => match v.as_u64() {
+                Some(a) if a.is_power_of_two() => a,
+                _ => return Err(GgufError::Malformed(format!("general.alignment is {v:?}, not a power of two"))),
+            },
+        };
+        let file_len = r.source.len();
+        let data_offset = r.pos.next_multiple_of(alignment);
+
+        let mut tensors = Vec::with_capacity(raw_tensors.len());
+        for (name, dims, type_id, rel_offset) in raw_tensors {
+            let ggml_type = GgmlType::from_id(type_id)
+                .ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), id: type_id })?;
+            let n_elems = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+            let n_bytes = n_elems
+                .filter(|_| dims[0] % ggml_type.block_elems() as u64 == 0)
+                .and_then(|n| ggml_type.bytes_for(n))
+                .ok_or_else(|| {
+                    GgufError::Malformed(format!(
+                        "tensor {name}: shape {dims:?} is not a whole number of {ggml_type} blocks per row"
+                    ))
+                })?;
+            if rel_offset % alignment != 0 {
+                return Err(GgufError::Malformed(format!(
+                    "tensor {name}: offset {rel_offset} is not a multiple of the alignment {alignment}"
+                )));
+            }
+            let start = data_offset.checked_add(rel_offset);
+            let end = start.and_then(|s| s.checked_add(n_bytes));
+            match (start, end) {
+                (Some(start), Some(end)) if end <= file_len => {
+                    tensors.push(TensorInfo { name, dims, ggml_type, offset: start, n_bytes })
+                }
+                _ => {
+                    return Err(GgufError::TensorOutOfRange {
+                        name,
+                        start: start.unwrap_or(u64::MAX),
+                        end: end.unwrap_or(u64::MAX),
+                        len: file_len,
+                    })
+                }
+            }
+        }
+
+        Ok(Self { version, metadata, tensors, data_offset, file_len })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.metadata.get(key)
+    }
+
+    fn require(&self, key: &str) -> Result<&Value, GgufError> {
+        self.get(key).ok_or_else(|| GgufError::MissingKey(key.to_string()))
+    }
+
+    fn wrong(key: &str, expected: &'static str, v: &Value) -> GgufError {
+        GgufError::WrongType { key: key.to_string(), expected, found: v.type_name() }
+    }
+
+    pub fn u64(&self, key: &str) -> Result<u64, GgufError> {
+        let v = self.require(key)?;
+        v.as_u64().ok_or_else(|| Self::wrong(key, "a non-negative integer", v))
+    }
+
+    pub fn usize(&self, key: &str) -> Result<usize, GgufError> {
+        let n = self.u64(key)?;
+        usize::try_from(n).map_err(|_| GgufError::Malformed(format!("{key} = {n} is too large")))
+    }
+
+    pub fn f32(&self, key: &str) -> Result<f32, GgufError> {
+        let v = self.require(key)?;
+        v.as_f64().map(|x| x as f32).ok_or_else(|| Self::wrong(key, "a number", v))
+    }
+
+    pub fn str(&self, key: &str) -> Result<&str, GgufError> {
+        let v = self.require(key)?;
+        v.as_str().ok_or_else(|| Self::wrong(key, "a string", v))
+    }
+
+    pub fn array(&self, key: &str) -> Result<&[Value], GgufError> {
+        let v = self.require(key)?;
+        v.as_array().ok_or_else(|| Self::wrong(key, "an array", v))
+    }
+
+    pub fn bool(&self, key: &str) -> Result<bool, GgufError> {
+        let v = self.require(key)?;
+        v.as_bool().ok_or_else(|| Self::wrong(key, "a bool", v))
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    pub fn architecture(&self) -> Result<&str, GgufError> {
+        self.str("general.architecture")
+    }
+}
+
+/// Sequential reads through a window over the source, with every length checked against what
+/// is left of the file before anything is allocated for it.
+struct Cursor<'a> {
+    source: &'a mut dyn ByteSource,
+    pos: u64,
+    window: Vec<u8>,
+    window_start: u64,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(source: &'a mut dyn ByteSource) -> Self {
+        Self { source, pos: 0, window: Vec::new(), window_start: 0 }
+    }
+
+    fn remaining(&self) -> u64 {
+        self.source.len().saturating_sub(self.pos)
+    }
+
+    fn fill(&mut self, what: &str, buf: &mut [u8]) -> Result<(), GgufError> {
+        let len = self.source.len();
+        let end = self.pos + buf.len() as u64;
+        if end > len {
+            return Err(GgufError::Truncated { what: what.to_string(), needed: end, len });
+        }
+        let win_end = self.window_start + self.window.len() as u64;
+        if self.pos < self.window_start || end > win_end {
+            let size = (WINDOW as u64).max(buf.len() as u64).min(len - self.pos) as usize;
+            self.window.resize(size, 0);
+            self.window_start = self.pos;
+            self.source.read_at(self.pos, &mut self.window).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    GgufError::Truncated { what: what.to_string(), needed: self.pos + size as u64, len }
+                } else {
+                    GgufError::Io(e)
+                }
+            })?;
+        }
+        let at = (self.pos - self.window_start) as usize;
+        buf.copy_from_slice(&self.window[at..at + buf.len()]);
+        self.pos = end;
+        Ok(())
+    }
+
+    fn bytes<const N: usize>(&mut self, what: &str) -> Result<[u8; N], GgufError> {
+        let mut b = [0u8; N];
+        self.fill(what, &mut b)?;
+        Ok(b)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, GgufError> {
+        Ok(u32::from_le_bytes(self.bytes(what)?))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64, GgufError> {
+        Ok(u64::from_le_bytes(self.bytes(what)?))
+    }
+
+    /// A count of items each at least `min_item_bytes` long, refused if the file cannot hold them.
+    fn count(&mut self, what: &str, min_item_bytes: u64) -> Result<u64, GgufError> {
+        let n = self.u64(what)?;
+        let remaining = self.remaining();
+        if n.saturating_mul(min_item_bytes) > remaining {
+            return Err(GgufError::LengthTooLarge { what: what.to_string(), claimed: n, remaining });
+        }
+        Ok(n)
+    }
+
+    fn string(&mut self, what: &str) -> Result<String, GgufError> {
+        let n = self.count(what, 1)?;
+        let mut buf = vec![0u8; n as usize];
+        self.fill(what, &mut buf)?;
+        String::from_utf8(buf).map_err(|_| GgufError::Malformed(format!("{what} is not valid UTF-8")))
+    }
+
+    fn value(&mut self, key: &str, type_id: u32, depth: u32) -> Result<Value, GgufError> {
+        Ok(match type_id {
+            0 => Value::U8(u8::from_le_bytes(self.bytes(key)?)),
+            1 => Value::I8(i8::from_le_bytes(self.bytes(key)?)),
+            2 => Value::U16(u16::from_le_bytes(self.bytes(key)?)),
+            3 => Value::I16(i16::from_le_bytes(self.bytes(key)?)),
+            4 => Value::U32(u32::from_le_bytes(self.bytes(key)?)),
+            5 => Value::I32(i32::from_le_bytes(self.bytes(key)?)),
+            6 => Value::F32(f32::from_le_bytes(self.bytes(key)?)),
+            7 => match self.bytes::<1>(key)?[0] {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                b => return Err(GgufError::Malformed(format!("metadata {key}: bool byte is {b}"))),
+            },
+            8 => Value::String(self.string(key)?),
+            9 => {
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(GgufError::Malformed(format!("metadata {key}: arrays nested too deep")));
+                }
+                let elem_type = self.u32(key)?;
+                let min_bytes = match elem_type {
+                    0 | 1 | 7 => 1,
+                    2 | 3 => 2,
+                    4 | 5 | 6 => 4,
+                    8 | 10 | 11 | 12 => 8,
+                    9 => 12,
+                    id => return Err(GgufError::UnknownValueType { key: key.to_string(), id }),
+                };
+                let n = self.count(key, min_bytes)?;
+                let mut items = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    items.push(self.value(key, elem_type, depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            10 => Value::U64(self.u64(key)?),
+            11 => Value::I64(i64::from_le_bytes(self.bytes(key)?)),
+            12 => Value::F64(f64::from_le_bytes(self.bytes(key)?)),
+            id => return Err(GgufError::UnknownValueType { key: key.to_string(), id }),
+        })
+    }
+}
