@@ -5,3 +5,5 @@ pub mod gguf;
 pub mod quant;
 pub mod sample;
 pub mod tokenizer;
+pub mod gpu;
+pub mod model;

@@ -1,0 +1,301 @@
+use super::context::{Gpu, GpuError};
+use super::kernels::Kernel;
+use super::recorder::{GpuStats, Recorder, Tracked};
+use crate::gguf::{ByteSource, TensorInfo};
+use crate::model::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder};
+use crate::quant::QuantFormat;
+
+/// Bytes read from the model file per upload piece: the loader never holds more of the file.
+const UPLOAD_PIECE: usize = 8 << 20;
+
+/// f32 activations `[rows][width]`.
+#[derive(Clone, Debug)]
+pub struct GpuTensor {
+    buf: Tracked,
+    pub rows: usize,
+    pub width: usize,
+}
+
+/// A weight matrix kept in its GGUF block format, split by rows into buffers that each fit one
+/// storage binding.
+pub struct GpuMatrix {
+    pub format: QuantFormat,
+    pub rows: usize,
+    pub cols: usize,
+    row_bytes: usize,
+    /// (first row, rows, buffer)
+    slices: Vec<(usize, usize, Tracked)>,
+}
+
+impl GpuMatrix {
+    pub fn bytes(&self) -> u64 {
+        (self.rows * self.row_bytes) as u64
+    }
+
+    pub fn slice_count(&self) -> usize {
+        self.slices.len()
+    }
+}
+
+pub struct GpuCache {
+    shape: AttentionShape,
+    context: usize,
+    k: Vec<Tracked>,
+    v: Vec<Tracked>,
+    rope: Tracked,
+}
+
+/// Runs the model's ops as WGSL kernels. Weights stay quantized; each forward step is one
+/// compute pass and one submit, ended by reading back a token id (or logits when asked).
+pub struct GpuBackend {
+    pub gpu: Gpu,
+    recorder: Recorder,
+    ids: Tracked,
+    ids_written: bool,
+    token: Tracked,
+    /// Largest weight slice in bytes: the device's binding limit, or less in tests.
+    weight_slice_limit: u64,
+    /// Bytes of every buffer this backend created.
+    pub allocated: u64,
+}
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+/// Token ids one forward step may embed.
+const MAX_STEP_TOKENS: u64 = 4096;
+
+impl GpuBackend {
+    pub fn new(gpu: Gpu) -> Self {
+        let limit = gpu.binding_limit();
+        Self::with_weight_slice_limit(gpu, limit)
+    }
+
+    /// As `new`, but splitting weights at `limit` bytes (tests use a small one to exercise it).
+    pub fn with_weight_slice_limit(gpu: Gpu, limit: u64) -> Self {
+        let recorder = Recorder::new(&gpu);
+        let ids = Tracked::new(&gpu, "token ids", MAX_STEP_TOKENS * 4, STORAGE);
+        let token = Tracked::new(&gpu, "argmax", 4, STORAGE);
+        let weight_slice_limit = limit.min(gpu.binding_limit());
+        Self { gpu, recorder, ids, ids_written: false, token, weight_slice_limit, allocated: 0 }
+    }
+
+    /// An activation buffer holding `data` (`width` values per row).
+    pub fn tensor_from(&mut self, width: usize, data: &[f32]) -> Result<GpuTensor, ModelError> {
+        let buf = self.upload("tensor", bytemuck::cast_slice(data))?;
+        Ok(GpuTensor { buf, rows: data.len() / width, width })
+    }
+
+    pub fn stats(&self) -> GpuStats {
+        self.recorder.stats
+    }
+
+    fn storage(&mut self, label: &str, bytes: u64) -> Result<Tracked, ModelError> {
+        let limit = self.gpu.binding_limit();
+        if bytes > limit {
+            return Err(GpuError::TooLarge { what: label.to_string(), bytes, limit }.into());
+        }
+        self.allocated += bytes;
+        Ok(Tracked::new(&self.gpu, label, bytes, STORAGE))
+    }
+
+    fn upload(&mut self, label: &str, data: &[u8]) -> Result<Tracked, ModelError> {
+        let buf = self.storage(label, data.len() as u64)?;
+        self.write(&buf, 0, data);
+        Ok(buf)
+    }
+
+    /// `write_buffer` needs a multiple of 4 bytes; the tail is zero-padded.
+    fn write(&self, buf: &Tracked, offset: u64, data: &[u8]) {
+        if data.len() % 4 == 0 {
+            self.gpu.queue.write_buffer(&buf.buffer, offset, data);
+        } else {
+            let mut padded = data.to_vec();
+            padded.resize(data.len().next_multiple_of(4), 0);
+            self.gpu.queue.write_buffer(&buf.buffer, offset, &padded);
+        }
+    }
+
+    fn run(&mut self, kernel: Kernel, params: &[u32], buffers: &[&Tracked], groups: [u32; 3]) {
+        self.recorder.dispatch(&self.gpu, kernel, params, buffers, groups);
+    }
+}
+
+/// Workgroups for `count` items of `per_group` each, folded into two dimensions when one would
+/// pass WebGPU's 65535 limit. Kernels recover the flat index from `num_workgroups`.
+fn grid(count: usize, per_group: usize) -> [u32; 3] {
+    let groups = count.div_ceil(per_group) as u32;
+    let x = groups.min(65535);
+    [x, groups.div_ceil(x.max(1)), 1]
+}
+
+fn read_all(info: &TensorInfo, source: &mut dyn ByteSource) -> Result<Vec<u8>, ModelError> {
+    let mut bytes = vec![0u8; info.n_bytes as usize];
+    source.read_at(info.offset, &mut bytes)?;
+    Ok(bytes)
+}
+
+impl Backend for GpuBackend {
+    type Matrix = GpuMatrix;
+    type Vector = GpuTensor;
+    type Buffer = GpuTensor;
+    type Cache = GpuCache;
+
+    fn load_matrix(&mut self, info: &TensorInfo, format: QuantFormat, source: &mut dyn ByteSource) -> Result<GpuMatrix, ModelError> {
+        let (cols, rows) = (info.dims[0] as usize, info.dims[1] as usize);
+        let row_bytes = cols / format.block_elems() * format.block_bytes();
+        // Room for the 4 bytes a kernel may read past the last even-aligned field.
+        let rows_per_slice = ((self.weight_slice_limit - 4) / row_bytes as u64).max(1) as usize;
+        let mut slices = Vec::new();
+        let mut piece = Vec::new();
+        for first in (0..rows).step_by(rows_per_slice) {
+            let n = rows_per_slice.min(rows - first);
+            let bytes = (n * row_bytes) as u64;
+            let buf = self.storage(&info.name, bytes + 4)?;
+            let mut done = 0u64;
+            while done < bytes {
+                let len = (bytes - done).min(UPLOAD_PIECE as u64) as usize;
+                piece.resize(len, 0);
+                source.read_at(info.offset + (first * row_bytes) as u64 + done, &mut piece)?;
+                self.write(&buf, done, &piece);
+                done += len as u64;
+            }
+            slices.push((first, n, buf));
+        }
+        // Hand the staged bytes to the GPU now, so staging memory stays one tensor deep.
+        self.gpu.queue.submit([]);
+        Ok(GpuMatrix { format, rows, cols, row_bytes, slices })
+    }
+
+    fn load_vector(&mut self, info: &TensorInfo, format: QuantFormat, source: &mut dyn ByteSource) -> Result<GpuTensor, ModelError> {
+        let bytes = read_all(info, source)?;
+        let values = crate::quant::dequantize_to_vec(format, &bytes, info.n_elems() as usize)?;
+        let buf = self.upload(&info.name, bytemuck::cast_slice(&values))?;
+        Ok(GpuTensor { buf, rows: 1, width: values.len() })
+    }
+
+    fn buffer(&mut self, rows: usize, width: usize) -> Result<GpuTensor, ModelError> {
+        let buf = self.storage("activations", (rows * width * 4) as u64)?;
+        Ok(GpuTensor { buf, rows, width })
+    }
+
+    fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<GpuCache, ModelError> {
+        let bytes = (context * config.kv_width() * 4) as u64;
+        let mut k = Vec::with_capacity(config.n_layers);
+        let mut v = Vec::with_capacity(config.n_layers);
+        for _ in 0..config.n_layers {
+            k.push(self.storage("key cache", bytes)?);
+            v.push(self.storage("value cache", bytes)?);
+        }
+        let table = rope_table(context, config.rope_dim, config.rope_base);
+        let rope = self.upload("rope angles", bytemuck::cast_slice(&table))?;
+        Ok(GpuCache { shape: AttentionShape::of(config), context, k, v, rope })
+    }
+
+    fn embed(&mut self, table: &GpuMatrix, tokens: &[u32], out: &GpuTensor) {
+        // The ids buffer is written at the next submit, ahead of every dispatch in it, so one
+        // submit can hold only one embedding's ids.
+        if self.ids_written && self.recorder.pending() {
+            self.recorder.submit(&self.gpu, None);
+        }
+        let tokens = &tokens[..tokens.len().min(MAX_STEP_TOKENS as usize)];
+        self.gpu.queue.write_buffer(&self.ids.buffer, 0, bytemuck::cast_slice(tokens));
+        self.ids_written = true;
+        let ids = self.ids.clone();
+        for (first, rows, buf) in &table.slices {
+            let params = [*rows as u32, *first as u32, table.cols as u32, tokens.len() as u32, table.row_bytes as u32];
+            let groups = [(table.cols / 4).div_ceil(64) as u32, tokens.len() as u32, 1];
+            self.recorder.dispatch(&self.gpu, Kernel::Embed { format: table.format }, &params, &[buf, &ids, &out.buf], groups);
+        }
+    }
+
+    fn rms_norm(&mut self, x: &GpuTensor, weight: &GpuTensor, out: &GpuTensor, n: usize, eps: f32) {
+        let params = [x.width as u32, n as u32, eps.to_bits()];
+        self.run(Kernel::RmsNorm, &params, &[&x.buf, &weight.buf, &out.buf], [n as u32, 1, 1]);
+    }
+
+    fn matmul(&mut self, w: &GpuMatrix, x: &GpuTensor, x_row0: usize, out: &GpuTensor, n: usize) {
+        // Decoding streams each weight once per token; prefill reuses each dequantized weight
+        // group for a tile of tokens.
+        let (rows_per_group, tokens_per_group) = if n == 1 { (2, 1) } else { (4, 8) };
+        let kernel = Kernel::Matmul { format: w.format, rows: rows_per_group, tokens: tokens_per_group };
+        for (first, rows, buf) in &w.slices {
+            let params = [
+                *rows as u32,
+                w.cols as u32,
+                n as u32,
+                w.row_bytes as u32,
+                x_row0 as u32,
+                x.width as u32,
+                out.width as u32,
+                *first as u32,
+            ];
+            let [gx, gy, _] = grid(*rows, rows_per_group as usize);
+            let groups = [gx, gy, n.div_ceil(tokens_per_group as usize) as u32];
+            self.recorder.dispatch(&self.gpu, kernel, &params, &[buf, &x.buf, &out.buf], groups);
+        }
+    }
+
+    fn rope(&mut self, x: &GpuTensor, cache: &GpuCache, heads: usize, n: usize, pos0: usize) {
+        let s = cache.shape;
+        let params = [n as u32, pos0 as u32, heads as u32, s.head_dim as u32, s.rope_dim as u32, x.width as u32];
+        let groups = [(heads * s.rope_dim / 2).div_ceil(64) as u32, n as u32, 1];
+        let kernel = Kernel::Rope { neox: s.rope_order == RopeOrder::Neox };
+        self.run(kernel, &params, &[&x.buf, &cache.rope], groups);
+    }
+
+    fn store_kv(&mut self, cache: &GpuCache, layer: usize, k: &GpuTensor, v: &GpuTensor, n: usize, pos0: usize) {
+        let len = n * k.width;
+        let params = [len as u32, (pos0 * k.width) as u32];
+        self.run(Kernel::Copy, &params, &[&k.buf, &cache.k[layer]], grid(len, 64));
+        self.run(Kernel::Copy, &params, &[&v.buf, &cache.v[layer]], grid(len, 64));
+    }
+
+    fn attention(&mut self, q: &GpuTensor, cache: &GpuCache, layer: usize, out: &GpuTensor, n: usize, pos0: usize) {
+        let s = cache.shape;
+        let scale = 1.0 / (s.head_dim as f32).sqrt();
+        let params = [
+            n as u32,
+            pos0 as u32,
+            s.n_heads as u32,
+            s.n_kv_heads as u32,
+            s.head_dim as u32,
+            q.width as u32,
+            (s.n_kv_heads * s.head_dim) as u32,
+            scale.to_bits(),
+        ];
+        let buffers = [&q.buf, &cache.k[layer], &cache.v[layer], &out.buf];
+        self.run(Kernel::Attention, &params, &buffers, [s.n_heads as u32, n as u32, 1]);
+    }
+
+    fn swiglu(&mut self, gate: &GpuTensor, up: &GpuTensor, n: usize) {
+        let len = n * gate.width;
+        self.run(Kernel::Swiglu, &[len as u32], &[&gate.buf, &up.buf], grid(len, 64));
+    }
+
+    fn add(&mut self, x: &GpuTensor, y: &GpuTensor, n: usize) {
+        let len = n * x.width;
+        self.run(Kernel::Add, &[len as u32], &[&x.buf, &y.buf], grid(len, 64));
+    }
+
+    async fn argmax(&mut self, logits: &GpuTensor, row: usize) -> Result<u32, ModelError> {
+        let token = self.token.clone();
+        self.run(Kernel::Argmax, &[logits.width as u32, (row * logits.width) as u32], &[&logits.buf, &token], [1, 1, 1]);
+        let bytes = self.recorder.read(&self.gpu, &token.buffer, 4).await?;
+        self.ids_written = false;
+        Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
+    }
+
+    async fn read(&mut self, x: &GpuTensor, rows: usize) -> Result<Vec<f32>, ModelError> {
+        let bytes = self.recorder.read(&self.gpu, &x.buf.buffer, (rows * x.width * 4) as u64).await?;
+        self.ids_written = false;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}
+
+impl GpuCache {
+    pub fn context(&self) -> usize {
+        self.context
+    }
+}

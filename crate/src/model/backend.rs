@@ -1,0 +1,78 @@
+use super::{ModelConfig, ModelError};
+use crate::gguf::{ByteSource, TensorInfo};
+use crate::quant::QuantFormat;
+
+/// Head layout for attention and rotary embeddings.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionShape {
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub rope_dim: usize,
+    pub rope_order: super::RopeOrder,
+}
+
+impl AttentionShape {
+    pub fn of(config: &ModelConfig) -> Self {
+        Self {
+            n_heads: config.n_heads,
+            n_kv_heads: config.n_kv_heads,
+            head_dim: config.head_dim,
+            rope_dim: config.rope_dim,
+            rope_order: config.arch.rope_order,
+        }
+    }
+}
+
+/// The operations a forward pass is made of. A backend records or runs them; activations are
+/// f32 row-major `[rows][width]` buffers, `n` is how many rows (tokens) an op covers.
+///
+/// Ops are infallible to call: a GPU backend only records them, and device failures surface
+/// at the next read.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// A weight matrix `[rows][cols]`, in whatever form this backend computes with.
+    type Matrix;
+    /// A 1-D f32 weight (norm gains).
+    type Vector;
+    type Buffer;
+    /// Keys and values of every layer for `context` positions, plus the rotary angle table.
+    type Cache;
+
+    /// Loads a 2-D tensor, streaming its bytes from `source`.
+    fn load_matrix(
+        &mut self,
+        info: &TensorInfo,
+        format: QuantFormat,
+        source: &mut dyn ByteSource,
+    ) -> Result<Self::Matrix, ModelError>;
+    fn load_vector(
+        &mut self,
+        info: &TensorInfo,
+        format: QuantFormat,
+        source: &mut dyn ByteSource,
+    ) -> Result<Self::Vector, ModelError>;
+    fn buffer(&mut self, rows: usize, width: usize) -> Result<Self::Buffer, ModelError>;
+    fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<Self::Cache, ModelError>;
+
+    /// `out[t] = table[tokens[t]]`.
+    fn embed(&mut self, table: &Self::Matrix, tokens: &[u32], out: &Self::Buffer);
+    fn rms_norm(&mut self, x: &Self::Buffer, weight: &Self::Vector, out: &Self::Buffer, n: usize, eps: f32);
+    /// `out[t] = w · x[x_row0 + t]` for t in 0..n.
+    fn matmul(&mut self, w: &Self::Matrix, x: &Self::Buffer, x_row0: usize, out: &Self::Buffer, n: usize);
+    /// Rotates `heads` heads of every row in place, row t sitting at position `pos0 + t`.
+    fn rope(&mut self, x: &Self::Buffer, cache: &Self::Cache, heads: usize, n: usize, pos0: usize);
+    /// Writes rows 0..n of `k` and `v` to positions `pos0..pos0 + n` of the layer's cache.
+    fn store_kv(&mut self, cache: &Self::Cache, layer: usize, k: &Self::Buffer, v: &Self::Buffer, n: usize, pos0: usize);
+    /// Causal attention of the n queries (positions `pos0..`) over the layer's cache.
+    fn attention(&mut self, q: &Self::Buffer, cache: &Self::Cache, layer: usize, out: &Self::Buffer, n: usize, pos0: usize);
+    /// `gate = silu(gate) * up`.
+    fn swiglu(&mut self, gate: &Self::Buffer, up: &Self::Buffer, n: usize);
+    /// `x += y`.
+    fn add(&mut self, x: &Self::Buffer, y: &Self::Buffer, n: usize);
+
+    /// The index of the largest value in row `row` (lowest index among equals).
+    async fn argmax(&mut self, logits: &Self::Buffer, row: usize) -> Result<u32, ModelError>;
+    /// Rows 0..rows of a buffer.
+    async fn read(&mut self, x: &Self::Buffer, rows: usize) -> Result<Vec<f32>, ModelError>;
+}

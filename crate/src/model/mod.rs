@@ -1,0 +1,45 @@
+//! The transformer: hyperparameters, weights, and one forward pass written against the
+//! [`Backend`] seam so that the GPU and the CPU reference run the very same steps.
+
+mod arch;
+mod backend;
+mod config;
+mod forward;
+mod reference;
+mod rope;
+mod weights;
+
+pub use arch::{Architecture, RopeOrder};
+pub use backend::{AttentionShape, Backend};
+pub use config::ModelConfig;
+pub use forward::{forward, Activations, Logits};
+pub use reference::{Buffer as ReferenceBuffer, Cache as ReferenceCache, Matrix as ReferenceMatrix, ReferenceBackend};
+pub use rope::rope_table;
+pub use weights::{LayerWeights, Weights};
+
+use crate::gguf::GgufError;
+use crate::quant::GgmlType;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("architecture {name:?} is not supported (supported: {supported})")]
+    UnsupportedArchitecture { name: String, supported: String },
+    #[error("tensor {name}: type {ty} is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)")]
+    UnsupportedTensorType { name: String, ty: GgmlType },
+    #[error("the model has no tensor {0}")]
+    MissingTensor(String),
+    #[error("tensor {name}: shape {found:?}, expected {expected:?}")]
+    TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
+    #[error("unusable model: {0}")]
+    BadConfig(String),
+    #[error("the prompt needs {needed} tokens of context but the context holds {context}")]
+    ContextOverflow { needed: usize, context: usize },
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
+    #[error("cannot read tensor data: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+}

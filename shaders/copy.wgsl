@@ -1,0 +1,19 @@
+// dst[dst_offset + i] = src[i]: new keys and values appended to the KV cache.
+
+struct Params {
+    len: u32,
+    dst_offset: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= p.len) {
+        return;
+    }
+    dst[p.dst_offset + i] = src[i];
+}
