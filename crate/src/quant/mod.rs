@@ -185,3 +185,8 @@ impl fmt::Display for QuantFormat {
         fmt::Debug::fmt(self, f)
     }
 }
+
+pub mod blocks;
+pub mod dequant;
+
+pub use dequant::{dequantize, dequantize_to_vec, QuantError};
