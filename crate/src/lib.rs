@@ -7,3 +7,4 @@ pub mod sample;
 pub mod tokenizer;
 pub mod gpu;
 pub mod model;
+pub mod engine;

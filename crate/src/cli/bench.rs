@@ -1,0 +1,84 @@
+use std::path::PathBuf;
+
+use torchlight::engine::GenerateOptions;
+use torchlight::sample::SamplingParams;
+use web_time::Instant;
+
+use super::{load, CliError};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value_t = 512)]
+    prompt_tokens: usize,
+    #[arg(long, default_value_t = 128)]
+    decode_tokens: usize,
+    /// Runs to take the median of (after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+const TEXT: &str = "The lighthouse keeper climbed the spiral stairs at dusk, as she had every evening for \
+    thirty-one years, and trimmed the wick while the fog rolled in from the grey Atlantic. ";
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let start = Instant::now();
+    let mut engine = load(&args.model, args.prompt_tokens + args.decode_tokens + 1)?;
+    let load_s = start.elapsed().as_secs_f64();
+    let piece = engine.tokenizer.encode(TEXT, false, false).map_err(torchlight::engine::EngineError::from)?;
+    let prompt: Vec<u32> = piece.iter().copied().cycle().take(args.prompt_tokens).collect();
+    let options = |max_tokens| GenerateOptions {
+        max_tokens,
+        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
+        stop: Vec::new(),
+        ignore_eos: true,
+    };
+
+    // Dispatches and submits of one decoded token: a full run minus a prefill-only run.
+    let before = engine.backend.stats();
+    pollster::block_on(engine.generate(&prompt, &options(1), &mut |_| {}))?;
+    let prefill_only = engine.backend.stats();
+    pollster::block_on(engine.generate(&prompt, &options(args.decode_tokens), &mut |_| {}))?;
+    let full = engine.backend.stats();
+    let per_token = |f: fn(&torchlight::gpu::GpuStats) -> u64| {
+        ((f(&full) - f(&prefill_only)) - (f(&prefill_only) - f(&before))) as f64 / (args.decode_tokens - 1) as f64
+    };
+    let dispatches = per_token(|s| s.dispatches);
+    let submits = per_token(|s| s.submits);
+
+    let (mut prefill, mut decode, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.runs.max(1) {
+        let g = pollster::block_on(engine.generate(&prompt, &options(args.decode_tokens), &mut |_| {}))?;
+        prefill.push(g.prefill_tokens_per_s());
+        decode.push(g.decode_tokens_per_s());
+        ttft.push(g.prefill_time.as_secs_f64() * 1000.0);
+    }
+    let gpu_mib = engine.backend.allocated as f64 / (1 << 20) as f64;
+    let info = &engine.backend.gpu.info;
+    println!("adapter             {} ({:?}, {:?})", info.name, info.backend, info.device_type);
+    println!("load                {load_s:.2} s");
+    println!("prefill             {:.1} tokens/s ({} tokens, median of {})", median(prefill.clone()), args.prompt_tokens, args.runs);
+    println!("decode              {:.2} tokens/s ({} tokens)", median(decode.clone()), args.decode_tokens);
+    println!("time to first token {:.0} ms", median(ttft.clone()));
+    println!("GPU memory          {gpu_mib:.1} MiB");
+    println!("per decoded token   {dispatches:.0} dispatches, {submits:.1} submits");
+    let json = serde_json::json!({
+        "adapter": info.name,
+        "load_s": load_s,
+        "prefill_tokens_per_s": median(prefill),
+        "decode_tokens_per_s": median(decode),
+        "ttft_ms": median(ttft),
+        "gpu_mib": gpu_mib,
+        "dispatches_per_token": dispatches,
+        "submits_per_token": submits,
+    });
+    println!("{json}");
+    Ok(())
+}

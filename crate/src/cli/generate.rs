@@ -1,0 +1,95 @@
+use std::io::Write;
+use std::path::PathBuf;
+
+use torchlight::chat::Message;
+use torchlight::engine::GenerateOptions;
+use torchlight::sample::SamplingParams;
+
+use super::{load, CliError};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt as a user message in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// 0 means greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    top_k: u32,
+    #[arg(long, default_value_t = 0.0)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop when the text contains this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// KV cache size in tokens.
+    #[arg(long, default_value_t = 2048)]
+    context: usize,
+    /// Print one JSON object with the generated token ids and text instead of streaming.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let mut engine = load(&args.model, args.context)?;
+    let prompt = if args.chat {
+        engine.chat_prompt(&[Message { role: "user".into(), content: args.prompt.clone() }])?
+    } else {
+        engine.tokenizer.encode(&args.prompt, true, false).map_err(torchlight::engine::EngineError::from)?
+    };
+    let options = GenerateOptions {
+        max_tokens: args.max_tokens,
+        sampling: SamplingParams {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            min_p: args.min_p,
+            repetition_penalty: args.repetition_penalty,
+            seed: args.seed,
+            ..SamplingParams::default()
+        },
+        stop: args.stop.clone(),
+        ignore_eos: false,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut write_error = None;
+    let generation = pollster::block_on(engine.generate(&prompt, &options, &mut |text| {
+        if !args.json && write_error.is_none() {
+            write_error = out.write_all(text.as_bytes()).and_then(|_| out.flush()).err();
+        }
+    }))?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    if args.json {
+        let json = serde_json::json!({
+            "prompt_tokens": generation.prompt_tokens,
+            "tokens": generation.tokens,
+            "text": generation.text,
+            "finish_reason": generation.finish_reason,
+        });
+        writeln!(out, "{json}")?;
+    } else {
+        writeln!(out)?;
+    }
+    eprintln!(
+        "prefill: {} tokens, {:.1} tokens/s; decode: {} tokens, {:.1} tokens/s",
+        generation.prompt_tokens,
+        generation.prefill_tokens_per_s(),
+        generation.tokens.len(),
+        generation.decode_tokens_per_s()
+    );
+    Ok(())
+}

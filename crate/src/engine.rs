@@ -1,0 +1,216 @@
+//! Generation: a loaded model, its tokenizer and chat template, and the loop that turns a prompt
+//! into streamed text. Generic over the backend, so the GPU and the CPU reference generate alike.
+
+use web_time::{Duration, Instant};
+
+use crate::chat::{ChatError, ChatTemplate, Message};
+use crate::gguf::{ByteSource, GgufFile};
+use crate::model::{forward, Activations, Backend, Logits, ModelConfig, ModelError, Weights};
+use crate::sample::{SampleError, Sampler, SamplingParams, StopStrings};
+use crate::tokenizer::{TextStream, Tokenizer, TokenizerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+}
+
+pub struct LoadOptions {
+    /// Positions the KV cache holds (prompt plus generated tokens). Capped at the model's own.
+    pub context: usize,
+    /// Most prompt tokens one prefill step runs at once.
+    pub max_batch: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { context: 2048, max_batch: 256 }
+    }
+}
+
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+    /// Keep going past end-of-generation tokens (benchmarks want a fixed length).
+    pub ignore_eos: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens`, or the context is full.
+    Length,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub finish_reason: FinishReason,
+    pub prompt_tokens: usize,
+    pub prefill_time: Duration,
+    pub decode_time: Duration,
+}
+
+impl Generation {
+    pub fn prefill_tokens_per_s(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prefill_time.as_secs_f64()
+    }
+
+    /// Decoded tokens after the first (which prefill produced) over the time they took.
+    pub fn decode_tokens_per_s(&self) -> f64 {
+        self.tokens.len().saturating_sub(1) as f64 / self.decode_time.as_secs_f64()
+    }
+}
+
+pub struct Engine<B: Backend> {
+    pub backend: B,
+    pub weights: Weights<B>,
+    pub tokenizer: Tokenizer,
+    pub chat: ChatTemplate,
+    cache: B::Cache,
+    act: Activations<B>,
+    context: usize,
+    sampler_seed: u64,
+}
+
+impl<B: Backend> Engine<B> {
+    /// Loads the model from `source`; `on_bytes` hears how many tensor bytes each step loaded.
+    pub fn load(
+        mut backend: B,
+        file: &GgufFile,
+        source: &mut dyn ByteSource,
+        options: &LoadOptions,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> Result<Self, EngineError> {
+        let config = ModelConfig::from_gguf(file)?;
+        let tokenizer = Tokenizer::from_gguf(file)?;
+        let chat = ChatTemplate::from_gguf(file)?;
+        let context = options.context.min(config.train_context).max(1);
+        let weights = Weights::load(&mut backend, file, source, config, on_bytes)?;
+        let cache = backend.cache(&weights.config, context)?;
+        let act = Activations::new(&mut backend, &weights, options.max_batch.clamp(1, context), false)?;
+        Ok(Self { backend, weights, tokenizer, chat, cache, act, context, sampler_seed: 0 })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.weights.config
+    }
+
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// The prompt for a conversation, through the model's chat template, as token ids.
+    pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>, EngineError> {
+        let text = self.chat.render(messages, true)?;
+        Ok(self.tokenizer.encode(&text, true, true)?)
+    }
+
+    fn check_fits(&self, needed: usize) -> Result<(), EngineError> {
+        if needed > self.context {
+            return Err(ModelError::ContextOverflow { needed, context: self.context }.into());
+        }
+        Ok(())
+    }
+
+    /// Generates a continuation of `prompt`, calling `on_text` with each new piece of text.
+    pub async fn generate(
+        &mut self,
+        prompt: &[u32],
+        options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation, EngineError> {
+        options.sampling.validate()?;
+        if prompt.is_empty() {
+            return Err(ModelError::BadConfig("the prompt has no tokens".into()).into());
+        }
+        // The prompt plus the first generated token must fit.
+        self.check_fits(prompt.len() + 1)?;
+        self.sampler_seed = self.sampler_seed.wrapping_add(1);
+        let mut sampler = Sampler::new(options.sampling.clone(), self.sampler_seed);
+        let greedy = sampler.is_greedy();
+        let mut stops = StopStrings::new(options.stop.clone());
+        let mut stream = TextStream::new(&self.tokenizer);
+        let mut history = prompt.to_vec();
+        let mut tokens = Vec::new();
+        let mut text = String::new();
+        let mut finish_reason = FinishReason::Length;
+        let mut stopped_by_string = false;
+
+        let start = Instant::now();
+        // The prompt in batches; the logits of its last token end up in the activations.
+        let batch = self.act.max_tokens;
+        for (i, chunk) in prompt.chunks(batch).enumerate() {
+            forward(&mut self.backend, &self.weights, &self.cache, &self.act, chunk, i * batch, Logits::Last);
+        }
+        let mut prefill_time = None;
+        let mut pos = prompt.len();
+        while tokens.len() < options.max_tokens {
+            let next = if greedy {
+                self.backend.argmax(&self.act.logits, 0).await?
+            } else {
+                let mut logits = self.backend.read(&self.act.logits, 1).await?;
+                sampler.sample(&mut logits, &history)
+            };
+            prefill_time.get_or_insert_with(|| start.elapsed());
+            if !options.ignore_eos && self.tokenizer.is_end_of_generation(next) {
+                finish_reason = FinishReason::Stop;
+                break;
+            }
+            tokens.push(next);
+            history.push(next);
+            let step = stops.push(&stream.push(next));
+            text.push_str(&step.emit);
+            on_text(&step.emit);
+            if step.stopped {
+                stopped_by_string = true;
+                finish_reason = FinishReason::Stop;
+                break;
+            }
+            if tokens.len() == options.max_tokens || pos + 1 > self.context {
+                break;
+            }
+            forward(&mut self.backend, &self.weights, &self.cache, &self.act, &[next], pos, Logits::Last);
+            pos += 1;
+        }
+        // Text held back as the possible start of a stop string is the answer's after all.
+        if !stopped_by_string {
+            let tail = stops.finish();
+            text.push_str(&tail);
+            on_text(&tail);
+        }
+        let prefill_time = prefill_time.unwrap_or_else(|| start.elapsed());
+        Ok(Generation {
+            tokens,
+            text,
+            finish_reason,
+            prompt_tokens: prompt.len(),
+            prefill_time,
+            decode_time: start.elapsed() - prefill_time,
+        })
+    }
+
+    /// Logits at every position of `tokens` (teacher forcing), row-major `[tokens][vocab]`.
+    /// Runs one token batch at a time with its own scratch, for tests and scoring.
+    pub async fn score(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        self.check_fits(tokens.len())?;
+        let batch = self.act.max_tokens;
+        let act = Activations::new(&mut self.backend, &self.weights, batch, true)?;
+        let mut all = Vec::with_capacity(tokens.len() * self.config().vocab_size);
+        for (i, chunk) in tokens.chunks(batch).enumerate() {
+            forward(&mut self.backend, &self.weights, &self.cache, &act, chunk, i * batch, Logits::All);
+            all.extend(self.backend.read(&act.logits, chunk.len()).await?);
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,53 @@
+//! Shared by the tests that run the real model: where it is, and the llama.cpp golden files.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use torchlight::gguf::{FileSource, GgufFile};
+use torchlight::gpu::{Gpu, GpuBackend};
+use torchlight::model::{Backend, ModelConfig, Weights};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The test model. Missing is a failure, not a skip: run `bash pkg-scripts/fetch-test-model.sh`.
+pub fn model_path() -> PathBuf {
+    let path = std::env::var_os("TORCHLIGHT_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    assert!(path.exists(), "test model {} is missing: run `bash pkg-scripts/fetch-test-model.sh`", path.display());
+    path
+}
+
+pub fn golden(name: &str) -> serde_json::Value {
+    let path = repo_root().join("tests/golden").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+pub fn open_model() -> (FileSource, GgufFile) {
+    let mut source = FileSource::open(model_path()).unwrap();
+    let file = GgufFile::read(&mut source).unwrap();
+    (source, file)
+}
+
+/// The model's weights on `backend`.
+pub fn load_weights<B: Backend>(backend: &mut B) -> Weights<B> {
+    let (mut source, file) = open_model();
+    let config = ModelConfig::from_gguf(&file).unwrap();
+    Weights::load(backend, &file, &mut source, config, &mut |_| {}).unwrap()
+}
+
+pub fn gpu_backend() -> GpuBackend {
+    GpuBackend::new(pollster::block_on(Gpu::new()).expect("a WebGPU adapter (install mesa-vulkan-drivers)"))
+}
+
+/// Index of the largest value, the first among equals.
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
+}
