@@ -1,0 +1,223 @@
+//! Chat templates: turning a conversation into the prompt text a model was trained on, with
+//! the Jinja template the GGUF file carries (`tokenizer.chat_template`), or ChatML when it
+//! carries none (llama.cpp's fallback too).
+//!
+//! The template comes from the model file, so it is untrusted code. It runs in a MiniJinja
+//! environment that can reach nothing outside it (no loader, so no `include` or `import` of
+//! files), with a fuel limit that bounds how much work it may do, a recursion limit, and a cap
+//! on the output's size. Otherwise the environment is set up like Hugging Face's
+//! `apply_chat_template`: `trim_blocks` and `lstrip_blocks`, `raise_exception`, and Python's
+//! string methods (`.strip()`, `.startswith()`, ...), which templates are written against.
+
+use std::io;
+
+use minijinja::{context, Environment, ErrorKind};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::gguf::{GgufError, GgufFile};
+
+/// One turn of a conversation. `role` is usually "system", "user" or "assistant".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Error)]
+pub enum ChatError {
+    #[error("chat template metadata: {0}")]
+    Metadata(#[from] GgufError),
+    #[error("the chat template does not parse: {0}")]
+    Syntax(#[source] minijinja::Error),
+    #[error("the chat template raised an exception: {0}")]
+    Raised(String),
+    #[error(
+        "the chat template ran out of fuel: it did more than {FUEL} steps of work, as a runaway \
+         loop would"
+    )]
+    OutOfFuel,
+    #[error("the chat template's output passed the limit of {MAX_OUTPUT} bytes")]
+    OutputTooLong,
+    #[error("the chat template failed: {0}")]
+    Render(#[source] minijinja::Error),
+}
+
+const TEMPLATE_KEY: &str = "tokenizer.chat_template";
+
+/// Instructions one render may execute. Real templates need a few hundred per message; this
+/// leaves room for conversations of thousands of messages and still stops a runaway loop
+/// within a fraction of a second.
+const FUEL: u64 = 5_000_000;
+/// Nesting depth of loops, conditions and macro calls. MiniJinja's default (500) is its
+/// maximum; templates nest a handful deep, and the browser's stack is small.
+const RECURSION_LIMIT: usize = 100;
+/// The rendered prompt's size cap: room for a million-token context.
+const MAX_OUTPUT: usize = 16 << 20;
+
+/// ChatML, which llama.cpp also uses for a file without a template.
+const CHATML: &str = "{%- for message in messages -%}\
+    {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}\
+    {%- endfor -%}\
+    {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
+
+const NAME: &str = "chat_template";
+
+#[derive(Debug)]
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    bos_token: String,
+    eos_token: String,
+}
+
+impl ChatTemplate {
+    /// The file's template, with its BOS and EOS token texts for the template to use; ChatML
+    /// when the file has no template.
+    pub fn from_gguf(file: &GgufFile) -> Result<Self, ChatError> {
+        let source = match file.get(TEMPLATE_KEY) {
+            Some(_) => file.str(TEMPLATE_KEY)?,
+            None => CHATML,
+        };
+        Self::new(
+            source,
+            &special_text(file, "tokenizer.ggml.bos_token_id")?,
+            &special_text(file, "tokenizer.ggml.eos_token_id")?,
+        )
+    }
+
+    /// A template from its Jinja source.
+    pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self, ChatError> {
+        let mut env = Environment::new();
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", raise_exception);
+        env.add_template_owned(NAME, source.to_string()).map_err(ChatError::Syntax)?;
+        Ok(Self { env, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
+    }
+
+    /// The prompt for `messages`. With `add_generation_prompt` it ends with the opening of an
+    /// assistant turn, for the model to complete.
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
+        let template = self.env.get_template(NAME).map_err(ChatError::Render)?;
+        let ctx = context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => &self.bos_token,
+            eos_token => &self.eos_token,
+        };
+        let mut out = CappedOutput { bytes: Vec::new(), overflowed: false };
+        match template.render_captured_to(ctx, &mut out) {
+            // Only whole `str`s are written, so the bytes are UTF-8.
+            Ok(_) => Ok(String::from_utf8_lossy(&out.bytes).into_owned()),
+            Err(_) if out.overflowed => Err(ChatError::OutputTooLong),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(ChatError::OutOfFuel),
+            Err(e) => Err(match raised_message(&e) {
+                Some(message) => ChatError::Raised(message),
+                None => ChatError::Render(e),
+            }),
+        }
+    }
+}
+
+/// The text of the special token whose id `key` holds, or "" when the file names none.
+fn special_text(file: &GgufFile, key: &str) -> Result<String, ChatError> {
+    let Some(_) = file.get(key) else {
+        return Ok(String::new());
+    };
+    let id = file.usize(key)?;
+    let tokens = file.array("tokenizer.ggml.tokens")?;
+    Ok(tokens.get(id).and_then(|t| t.as_str()).unwrap_or_default().to_string())
+}
+
+/// What a template's `raise_exception(message)` throws, found again in the error's sources.
+#[derive(Debug, Error)]
+#[error("{0}")]
+struct RaisedException(String);
+
+fn raise_exception(message: String) -> Result<minijinja::Value, minijinja::Error> {
+    Err(minijinja::Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(RaisedException(message)))
+}
+
+fn raised_message(error: &minijinja::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(raised) = e.downcast_ref::<RaisedException>() {
+            return Some(raised.0.clone());
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// Collects the output and refuses to grow past [`MAX_OUTPUT`], which stops the render.
+struct CappedOutput {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_OUTPUT {
+            self.overflowed = true;
+            return Err(io::Error::other("chat template output too long"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(content: &str) -> Message {
+        Message { role: "user".into(), content: content.into() }
+    }
+
+    #[test]
+    fn python_string_methods_and_trimmed_blocks() {
+        let t = ChatTemplate::new(
+            "{% for m in messages %}\n  {{ m.content.strip().upper() }}{% if m.content.startswith(' x') %}!{% endif %}\n{% endfor %}",
+            "",
+            "",
+        )
+        .unwrap();
+        // As jinja2 renders it: `trim_blocks` eats the newline after a tag, `lstrip_blocks`
+        // leaves the indentation before `{{`.
+        assert_eq!(t.render(&[user(" xy "), user("z")], false).unwrap(), "  XY!  Z");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_at_load() {
+        let err = ChatTemplate::new("{% for m in messages %}", "", "").unwrap_err();
+        assert!(matches!(err, ChatError::Syntax(_)), "{err}");
+        assert!(err.to_string().starts_with("the chat template does not parse"), "{err}");
+    }
+
+    #[test]
+    fn no_file_access() {
+        let t = ChatTemplate::new("{% include '/etc/passwd' %}", "", "").unwrap();
+        let err = t.render(&[], false).unwrap_err();
+        assert!(matches!(err, ChatError::Render(_)), "{err}");
+    }
+
+    #[test]
+    fn output_is_capped() {
+        let t = ChatTemplate::new("{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}", "", "").unwrap();
+        assert!(matches!(t.render(&[], false), Err(ChatError::OutputTooLong)));
+    }
+
+    #[test]
+    fn recursion_is_bounded() {
+        let t = ChatTemplate::new("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "", "").unwrap();
+        let err = t.render(&[], false).unwrap_err();
+        assert!(err.to_string().contains("recursion"), "{err}");
+    }
+}
