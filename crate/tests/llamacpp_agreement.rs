@@ -4,15 +4,21 @@
 //!
 //! llama.cpp quantizes activations to 8 bits inside its matmuls, and its own logits move by up
 //! to 1.3 between batched and token-by-token evaluation of the same text; an exact f32 engine can
-//! only disagree with it where two tokens are nearly tied. "Nearly tied" here: llama.cpp's own
-//! logit for our choice is within NEAR_TIE of its top logit.
+//! only disagree with it where two tokens are nearly tied. "Nearly tied" here: the two choices
+//! are within NEAR_TIE logits of each other (in llama.cpp's logits, and in ours where the
+//! golden file does not have llama.cpp's logit for our choice).
 
 mod common;
 
 use common::*;
 use torchlight::model::{forward, Activations, Backend, Logits};
 
-const NEAR_TIE: f64 = 1.0;
+const NEAR_TIE: f64 = 0.25;
+/// Bound on |our logit - llama.cpp's| for the probe tokens (measured: 1.15): llama.cpp's own
+/// batched and token-by-token logits for this paragraph differ by up to 1.31.
+const PROBE_TOLERANCE: f64 = 1.5;
+/// Bound on the mean |logit difference| over llama.cpp's top-5 tokens (measured: 0.137).
+const TOP5_MEAN_TOLERANCE: f64 = 0.25;
 
 #[test]
 fn teacher_forced_predictions_agree_with_llama_cpp() {
@@ -28,9 +34,16 @@ fn teacher_forced_predictions_agree_with_llama_cpp() {
     let vocab = weights.config.vocab_size;
 
     let mut same_top1 = 0;
+    let mut max_probe_diff = 0.0f64;
+    let (mut top5_diff_sum, mut top5_diff_max) = (0.0f64, 0.0f64);
     for (pos, (row, want)) in logits.chunks(vocab).zip(positions).enumerate() {
         let top5 = ids(&want["top5"]);
         let top5_logits: Vec<f64> = want["top5_logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        for (t, l) in top5.iter().zip(&top5_logits) {
+            let d = (row[*t as usize] as f64 - l).abs();
+            top5_diff_sum += d;
+            top5_diff_max = top5_diff_max.max(d);
+        }
         let ours = argmax(row) as u32;
         let rank = top5.iter().position(|&t| t == ours);
         let rank = rank.unwrap_or_else(|| panic!("position {pos}: our top-1 {ours} is not in llama.cpp's top-5 {top5:?}"));
@@ -47,9 +60,14 @@ fn teacher_forced_predictions_agree_with_llama_cpp() {
         for (j, &p) in probes.iter().enumerate() {
             let theirs = want["probe_logits"][j].as_f64().unwrap();
             let diff = (row[p as usize] as f64 - theirs).abs();
-            assert!(diff < 2.0, "position {pos}, token {p}: logit {} vs llama.cpp {theirs}", row[p as usize]);
+            max_probe_diff = max_probe_diff.max(diff);
+            assert!(diff < PROBE_TOLERANCE, "position {pos}, token {p}: logit {} vs llama.cpp {theirs}", row[p as usize]);
         }
     }
+    println!("max |logit difference| from llama.cpp over the probe tokens: {max_probe_diff:.3}");
+    println!("|logit difference| from llama.cpp over its top-5 tokens: mean {:.3}, max {top5_diff_max:.3}", top5_diff_sum / (5 * tokens.len()) as f64);
+    let top5_mean = top5_diff_sum / (5 * tokens.len()) as f64;
+    assert!(top5_mean <= TOP5_MEAN_TOLERANCE, "mean top-5 logit difference {top5_mean}");
     let share = same_top1 as f64 / tokens.len() as f64;
     println!("top-1 equals llama.cpp's at {same_top1}/{} positions ({:.1}%)", tokens.len(), share * 100.0);
     assert!(share >= 0.93, "top-1 agreement {share:.3} is below 93%");
@@ -61,34 +79,42 @@ fn greedy_chat_continuations_match_llama_cpp() {
     let cases = golden["cases"].as_array().unwrap();
     let mut b = gpu_backend();
     let weights = load_weights(&mut b);
+    let vocab = weights.config.vocab_size;
     let cache = b.cache(&weights.config, 256).unwrap();
     let act = Activations::new(&mut b, &weights, 128, false).unwrap();
-    let mut identical = 0;
+    let (mut identical, mut agree, mut total) = (0, 0, 0);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let prompt = ids(&case["prompt_ids"]);
         let want = ids(&case["generated"]);
         let margins: Vec<f64> = case["top1_top2_margins"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let n = want.len().min(16);
-        let mut got = Vec::new();
+        // llama.cpp's continuation is fed back whatever we would have picked, so every one of
+        // the first 16 steps is compared, not only those before a first divergence.
         forward(&mut b, &weights, &cache, &act, &prompt, 0, Logits::Last);
-        for step in 0..n {
-            let next = pollster::block_on(b.argmax(&act.logits, 0)).unwrap();
-            got.push(next);
-            if next != want[step] {
-                break;
+        let mut first_divergence = None;
+        for (step, &theirs) in want.iter().take(16).enumerate() {
+            let logits = pollster::block_on(b.read(&act.logits, 1)).unwrap();
+            assert_eq!(logits.len(), vocab);
+            let ours = argmax(&logits) as u32;
+            total += 1;
+            if ours == theirs {
+                agree += 1;
+            } else {
+                let our_gap = (logits[ours as usize] - logits[theirs as usize]) as f64;
+                println!("{name}, step {step}: we pick {ours}, llama.cpp {theirs}; gap {our_gap:.3} in our logits, llama.cpp's top-2 margin {:.3}", margins[step]);
+                assert!(our_gap <= NEAR_TIE && margins[step] <= NEAR_TIE, "{name}, step {step}: not a near tie");
+                first_divergence.get_or_insert(step);
             }
-            forward(&mut b, &weights, &cache, &act, &[next], prompt.len() + step, Logits::Last);
+            forward(&mut b, &weights, &cache, &act, &[theirs], prompt.len() + step, Logits::Last);
         }
-        if got == want[..n] {
-            identical += 1;
-            println!("{name}: first {n} tokens identical");
-        } else {
-            let at = got.len() - 1;
-            println!("{name}: diverges at token {at} (ours {}, llama.cpp {}; llama.cpp's top-2 margin there {:.3})", got[at], want[at], margins[at]);
-            assert!(margins[at] <= NEAR_TIE, "{name}: divergence at token {at} is not at a near tie");
+        match first_divergence {
+            None => {
+                identical += 1;
+                println!("{name}: first {} tokens identical", want.len().min(16));
+            }
+            Some(step) => println!("{name}: greedy decoding would diverge at step {step}"),
         }
     }
-    println!("{identical}/{} chat continuations identical for their first 16 tokens", cases.len());
-    assert!(identical + 1 >= cases.len(), "only {identical} of {} continuations match llama.cpp", cases.len());
+    println!("{identical}/{} continuations identical for 16 tokens; {agree}/{total} steps agree", cases.len());
+    assert!(agree as f64 >= 0.9 * total as f64, "only {agree} of {total} greedy steps agree with llama.cpp");
 }

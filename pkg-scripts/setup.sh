@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Torchlight needs on a fresh Debian machine, then fetches
+# the test model. Idempotent: each step checks first. Used by generate.sh, test.sh and CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Vulkan on the CPU (Mesa's lavapipe), so the WGSL kernels run on machines without a GPU.
+if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
+    echo "setup: installing mesa-vulkan-drivers (lavapipe)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found; install Rust with rustup first" >&2
+    exit 1
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "setup: adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+fi
+
+bash pkg-scripts/fetch-test-model.sh

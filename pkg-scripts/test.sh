@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test: set up, run the Rust test suite (GPU tests on whatever Vulkan adapter exists,
+# lavapipe in CI), and check that the core still builds for the browser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash pkg-scripts/setup.sh
+
+# Mesa's Vulkan loader warns on every device open without this; the warning is noise.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
+cargo test --release --workspace
+cargo build -p torchlight --target wasm32-unknown-unknown
+echo "test.sh: all tests passed and the wasm32 build succeeded"
