@@ -14,7 +14,7 @@ pub struct Args {
     prompt_tokens: usize,
     #[arg(long, default_value_t = 128)]
     decode_tokens: usize,
-    /// Runs to take the median of (after one warm-up run).
+    /// Runs to take the median of (after a short warm-up).
     #[arg(long, default_value_t = 3)]
     runs: usize,
 }
@@ -41,25 +41,32 @@ pub fn run(args: Args) -> Result<(), CliError> {
         ignore_eos: true,
     };
 
-    // Dispatches and submits of one decoded token: a full run minus a prefill-only run.
+    // The warm-up builds every pipeline (prefill and decode shapes); then counters bracket a
+    // prefill-only run and a full run, whose difference is the cost of the decoded tokens.
+    pollster::block_on(engine.generate(&prompt, &options(2), &mut |_| {}))?;
     let before = engine.backend.stats();
     pollster::block_on(engine.generate(&prompt, &options(1), &mut |_| {}))?;
     let prefill_only = engine.backend.stats();
-    pollster::block_on(engine.generate(&prompt, &options(args.decode_tokens), &mut |_| {}))?;
-    let full = engine.backend.stats();
-    let per_token = |f: fn(&torchlight::gpu::GpuStats) -> u64| {
-        ((f(&full) - f(&prefill_only)) - (f(&prefill_only) - f(&before))) as f64 / (args.decode_tokens - 1) as f64
-    };
-    let dispatches = per_token(|s| s.dispatches);
-    let submits = per_token(|s| s.submits);
-
     let (mut prefill, mut decode, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
+    let mut per_token = None;
     for _ in 0..args.runs.max(1) {
+        let start = engine.backend.stats();
         let g = pollster::block_on(engine.generate(&prompt, &options(args.decode_tokens), &mut |_| {}))?;
+        let end = engine.backend.stats();
+        per_token.get_or_insert_with(|| {
+            let decoded = (g.tokens.len() - 1) as f64;
+            let prefill = |f: fn(&torchlight::gpu::GpuStats) -> u64| f(&prefill_only) - f(&before);
+            let full = |f: fn(&torchlight::gpu::GpuStats) -> u64| f(&end) - f(&start);
+            (
+                (full(|s| s.dispatches) - prefill(|s| s.dispatches)) as f64 / decoded,
+                (full(|s| s.submits) - prefill(|s| s.submits)) as f64 / decoded,
+            )
+        });
         prefill.push(g.prefill_tokens_per_s());
         decode.push(g.decode_tokens_per_s());
         ttft.push(g.prefill_time.as_secs_f64() * 1000.0);
     }
+    let (dispatches, submits) = per_token.unwrap_or_default();
     let gpu_mib = engine.backend.allocated as f64 / (1 << 20) as f64;
     let info = &engine.backend.gpu.info;
     println!("adapter             {} ({:?}, {:?})", info.name, info.backend, info.device_type);
