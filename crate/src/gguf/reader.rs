@@ -47,7 +47,7 @@ impl GgufFile {
         let mut r = Cursor::new(source);
         let magic = r.bytes::<4>("the magic number")?;
         if &magic != MAGIC {
-            return Err(GgufError::NotGguf { found: String::from_utf8_lossy(&magic).escape_debug().to_string() });
+            return Err(GgufError::NotGguf { found: String::from_utf8_lossy(&magic).into_owned() });
         }
         let version = r.u32("the version")?;
         if version != 2 && version != 3 {
