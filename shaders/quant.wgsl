@@ -42,6 +42,12 @@ fn bits(q: u32, bit: u32) -> vec4<f32> {
     return vec4<f32>(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu), f32(v >> 24u));
 }
 
+// Bits e..e+3 of qh.
+fn bit_run(qh: u32, e: u32) -> vec4<f32> {
+    let v = qh >> e;
+    return vec4<f32>(f32(v & 1u), f32((v >> 1u) & 1u), f32((v >> 2u) & 1u), f32((v >> 3u) & 1u));
+}
+
 fn signed_bytes(q: u32) -> vec4<f32> {
     let v = vec4<i32>(i32(q << 24u), i32(q << 16u), i32(q << 8u), i32(q)) >> vec4<u32>(24u);
     return vec4<f32>(v);
@@ -88,20 +94,14 @@ fn load4(row: u32, g: u32) -> vec4<f32> {
             let b = row + (g / 8u) * 22u;
             let j = g % 8u;
             let e = (j / 4u) * 16u + (j % 4u) * 4u;
-            let qh = ld_u32(b + 2u);
-            let hi = vec4<f32>(f32((qh >> e) & 1u), f32((qh >> (e + 1u)) & 1u),
-                               f32((qh >> (e + 2u)) & 1u), f32((qh >> (e + 3u)) & 1u));
-            let q = nibbles(ld_u32(b + 6u + (j % 4u) * 4u), (j / 4u) * 4u) + 16.0 * hi;
+            let q = nibbles(ld_u32(b + 6u + (j % 4u) * 4u), (j / 4u) * 4u) + 16.0 * bit_run(ld_u32(b + 2u), e);
             return ld_f16(b) * (q - 16.0);
         }
         case Q5_1: { // d, m, 32 high bits, 16 bytes of low nibbles
             let b = row + (g / 8u) * 24u;
             let j = g % 8u;
             let e = (j / 4u) * 16u + (j % 4u) * 4u;
-            let qh = ld_u32(b + 4u);
-            let hi = vec4<f32>(f32((qh >> e) & 1u), f32((qh >> (e + 1u)) & 1u),
-                               f32((qh >> (e + 2u)) & 1u), f32((qh >> (e + 3u)) & 1u));
-            let q = nibbles(ld_u32(b + 8u + (j % 4u) * 4u), (j / 4u) * 4u) + 16.0 * hi;
+            let q = nibbles(ld_u32(b + 8u + (j % 4u) * 4u), (j / 4u) * 4u) + 16.0 * bit_run(ld_u32(b + 4u), e);
             return ld_f16(b) * q + ld_f16(b + 2u);
         }
         case Q4_K: { // d, dmin, 12 scale bytes, 128 bytes; 64-element chunks use low then high nibbles
