@@ -1,6 +1,8 @@
 //! Shared by the tests that run the real model: where it is, and the llama.cpp golden files.
 #![allow(dead_code)]
 
+pub mod gguf_writer;
+
 use std::path::PathBuf;
 
 use torchlight::gguf::{FileSource, GgufFile};
