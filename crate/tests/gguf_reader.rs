@@ -549,7 +549,6 @@ fn tensor_and_metadata_counts_beyond_the_file_are_length_too_large() {
 /// proportion to the file: here a 40-byte header in a "file" said to be 64 MiB long (the browser
 /// prefix case, or a real file of that size) claims 8 Mi tensors and 64 Mi array elements.
 #[test]
-#[ignore = "reader bug: Vec::with_capacity(count) in gguf/reader.rs reserves up to 8x (tensors) or 32x (u8 arrays) the file's length before reading an item"]
 fn plausible_counts_do_not_reserve_more_than_the_file_holds() {
     let file_len = 64u64 << 20;
     let tensors = GgufWriter::new(3).tensor_count(file_len / 8 - 16).build();

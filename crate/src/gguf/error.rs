@@ -9,13 +9,13 @@ pub enum GgufError {
     UnsupportedVersion(u32),
     #[error("truncated file: {what} needs bytes up to offset {needed}, but the file has only {len}")]
     Truncated { what: String, needed: u64, len: u64 },
-    #[error("{what}: a length of {claimed} cannot fit in the {remaining} bytes left in the file")]
+    #[error("{what}: a length of {claimed} cannot fit in the {remaining} bytes left in the file (the file is truncated or corrupt)")]
     LengthTooLarge { what: String, claimed: u64, remaining: u64 },
     #[error("metadata {key}: unknown value type id {id}")]
     UnknownValueType { key: String, id: u32 },
     #[error("tensor {name}: unknown tensor type id {id}")]
     UnknownTensorType { name: String, id: u32 },
-    #[error("tensor {name}: its data [{start}, {end}) lies outside the file ({len} bytes)")]
+    #[error("tensor {name}: its data [{start}, {end}) lies outside the file ({len} bytes): the file is truncated or corrupt")]
     TensorOutOfRange { name: String, start: u64, end: u64, len: u64 },
     #[error("metadata key {0} is missing")]
     MissingKey(String),

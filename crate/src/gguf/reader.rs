@@ -11,6 +11,13 @@ const MAX_DIMS: u32 = 4;
 const MAX_ARRAY_DEPTH: u32 = 4;
 /// The header is read through a window of this size, so parsing does few small reads.
 const WINDOW: usize = 1 << 16;
+/// Items reserved ahead of reading them: a count passes the file-size check when each item
+/// could fit, but an item in memory is larger than its smallest encoding, so vectors grow as
+/// items are actually read beyond this.
+const RESERVE_LIMIT: u64 = 4096;
+/// Longest single string: chat templates and vocab entries are far shorter; a length beyond
+/// this is a corrupt or hostile file, refused before allocating it.
+const MAX_STRING: u64 = 16 << 20;
 
 /// A parsed GGUF header: metadata, the tensor table, and where the tensor data lies.
 #[derive(Debug)]
@@ -65,7 +72,7 @@ impl GgufFile {
             metadata.insert(key, value);
         }
 
-        let mut raw_tensors = Vec::with_capacity(tensor_count as usize);
+        let mut raw_tensors = Vec::with_capacity(tensor_count.min(RESERVE_LIMIT) as usize);
         for _ in 0..tensor_count {
             let name = r.string("a tensor name")?;
             let n_dims = r.u32(&name)?;
@@ -249,6 +256,9 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self, what: &str) -> Result<String, GgufError> {
         let n = self.count(what, 1)?;
+        if n > MAX_STRING {
+            return Err(GgufError::Malformed(format!("{what} claims a string of {n} bytes")));
+        }
         let mut buf = vec![0u8; n as usize];
         self.fill(what, &mut buf)?;
         String::from_utf8(buf).map_err(|_| GgufError::Malformed(format!("{what} is not valid UTF-8")))
@@ -283,7 +293,7 @@ impl<'a> Cursor<'a> {
                     id => return Err(GgufError::UnknownValueType { key: key.to_string(), id }),
                 };
                 let n = self.count(key, min_bytes)?;
-                let mut items = Vec::with_capacity(n as usize);
+                let mut items = Vec::with_capacity(n.min(RESERVE_LIMIT) as usize);
                 for _ in 0..n {
                     items.push(self.value(key, elem_type, depth + 1)?);
                 }

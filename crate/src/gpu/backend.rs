@@ -1,12 +1,9 @@
 use super::context::{Gpu, GpuError};
 use super::kernels::Kernel;
 use super::recorder::{GpuStats, Recorder, Tracked};
-use crate::gguf::{ByteSource, TensorInfo};
+use crate::gguf::TensorInfo;
 use crate::model::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder};
 use crate::quant::QuantFormat;
-
-/// Bytes read from the model file per upload piece: the loader never holds more of the file.
-const UPLOAD_PIECE: usize = 8 << 20;
 
 /// f32 activations `[rows][width]`.
 #[derive(Clone, Debug)]
@@ -130,48 +127,50 @@ fn grid(count: usize, per_group: usize) -> [u32; 3] {
     [x, groups.div_ceil(x.max(1)), 1]
 }
 
-fn read_all(info: &TensorInfo, source: &mut dyn ByteSource) -> Result<Vec<u8>, ModelError> {
-    let mut bytes = vec![0u8; info.n_bytes as usize];
-    source.read_at(info.offset, &mut bytes)?;
-    Ok(bytes)
-}
-
 impl Backend for GpuBackend {
     type Matrix = GpuMatrix;
     type Vector = GpuTensor;
     type Buffer = GpuTensor;
     type Cache = GpuCache;
 
-    fn load_matrix(&mut self, info: &TensorInfo, format: QuantFormat, source: &mut dyn ByteSource) -> Result<GpuMatrix, ModelError> {
+    fn alloc_matrix(&mut self, info: &TensorInfo, format: QuantFormat) -> Result<GpuMatrix, ModelError> {
         let (cols, rows) = (info.dims[0] as usize, info.dims[1] as usize);
         let row_bytes = cols / format.block_elems() * format.block_bytes();
-        // Room for the 4 bytes a kernel may read past the last even-aligned field.
-        let rows_per_slice = ((self.weight_slice_limit - 4) / row_bytes as u64).max(1) as usize;
+        // Room for the 4 bytes a kernel may read past the last even-aligned field; an even row
+        // count keeps every slice boundary on a 4-byte boundary, as buffer writes need.
+        let fit = ((self.weight_slice_limit - 4) / row_bytes as u64) as usize;
+        let rows_per_slice = if fit >= rows { rows } else { fit - fit % 2 };
+        if rows_per_slice == 0 {
+            return Err(GpuError::TooLarge { what: format!("a row of {}", info.name), bytes: 2 * row_bytes as u64, limit: self.weight_slice_limit }.into());
+        }
         let mut slices = Vec::new();
-        let mut piece = Vec::new();
         for first in (0..rows).step_by(rows_per_slice) {
             let n = rows_per_slice.min(rows - first);
-            let bytes = (n * row_bytes) as u64;
-            let buf = self.storage(&info.name, bytes + 4)?;
-            let mut done = 0u64;
-            while done < bytes {
-                let len = (bytes - done).min(UPLOAD_PIECE as u64) as usize;
-                piece.resize(len, 0);
-                source.read_at(info.offset + (first * row_bytes) as u64 + done, &mut piece)?;
-                self.write(&buf, done, &piece);
-                done += len as u64;
-            }
-            slices.push((first, n, buf));
+            slices.push((first, n, self.storage(&info.name, (n * row_bytes) as u64 + 4)?));
         }
-        // Hand the staged bytes to the GPU now, so staging memory stays one tensor deep.
-        self.gpu.queue.submit([]);
         Ok(GpuMatrix { format, rows, cols, row_bytes, slices })
     }
 
-    fn load_vector(&mut self, info: &TensorInfo, format: QuantFormat, source: &mut dyn ByteSource) -> Result<GpuTensor, ModelError> {
-        let bytes = read_all(info, source)?;
-        let values = crate::quant::dequantize_to_vec(format, &bytes, info.n_elems() as usize)?;
-        let buf = self.upload(&info.name, bytemuck::cast_slice(&values))?;
+    fn write_matrix(&mut self, m: &mut GpuMatrix, offset: u64, bytes: &[u8]) {
+        let slice_bytes = (m.slices[0].1 * m.row_bytes) as u64;
+        let (mut offset, mut bytes) = (offset, bytes);
+        while !bytes.is_empty() {
+            let (index, within) = ((offset / slice_bytes) as usize, offset % slice_bytes);
+            let len = bytes.len().min((slice_bytes - within) as usize);
+            self.write(&m.slices[index].2, within, &bytes[..len]);
+            offset += len as u64;
+            bytes = &bytes[len..];
+        }
+    }
+
+    fn finish_matrix(&mut self, _m: &mut GpuMatrix) -> Result<(), ModelError> {
+        // Hand the staged bytes to the GPU now, so staging memory stays one tensor deep.
+        self.gpu.queue.submit([]);
+        Ok(())
+    }
+
+    fn vector(&mut self, name: &str, values: &[f32]) -> Result<GpuTensor, ModelError> {
+        let buf = self.upload(name, bytemuck::cast_slice(values))?;
         Ok(GpuTensor { buf, rows: 1, width: values.len() })
     }
 

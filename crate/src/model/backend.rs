@@ -2,6 +2,10 @@ use super::{ModelConfig, ModelError};
 use crate::gguf::{ByteSource, TensorInfo};
 use crate::quant::QuantFormat;
 
+/// Bytes read from a source at a time while loading: the loader never holds more of the file.
+/// A multiple of 4, as `write_matrix` wants.
+pub const READ_PIECE: usize = 8 << 20;
+
 /// Head layout for attention and rotary embeddings.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionShape {
@@ -39,19 +43,49 @@ pub trait Backend {
     /// Keys and values of every layer for `context` positions, plus the rotary angle table.
     type Cache;
 
-    /// Loads a 2-D tensor, streaming its bytes from `source`.
+    /// Room for a 2-D tensor whose bytes then arrive through `write_matrix`.
+    fn alloc_matrix(&mut self, info: &TensorInfo, format: QuantFormat) -> Result<Self::Matrix, ModelError>;
+    /// Copies `bytes` to `offset` bytes into the matrix's data. `offset` is a multiple of 4, and
+    /// so is `bytes.len()` unless the write ends the tensor.
+    fn write_matrix(&mut self, m: &mut Self::Matrix, offset: u64, bytes: &[u8]);
+    /// Called once every byte of the matrix is written.
+    fn finish_matrix(&mut self, m: &mut Self::Matrix) -> Result<(), ModelError>;
+    /// A 1-D weight; these are small (norm gains), so they arrive whole, as f32.
+    fn vector(&mut self, name: &str, values: &[f32]) -> Result<Self::Vector, ModelError>;
+
+    /// A whole matrix from `source`, read in pieces.
     fn load_matrix(
         &mut self,
         info: &TensorInfo,
         format: QuantFormat,
         source: &mut dyn ByteSource,
-    ) -> Result<Self::Matrix, ModelError>;
+    ) -> Result<Self::Matrix, ModelError> {
+        let mut m = self.alloc_matrix(info, format)?;
+        let mut piece = vec![0u8; READ_PIECE.min(info.n_bytes as usize)];
+        let mut done = 0u64;
+        while done < info.n_bytes {
+            let len = piece.len().min((info.n_bytes - done) as usize);
+            source.read_at(info.offset + done, &mut piece[..len])?;
+            self.write_matrix(&mut m, done, &piece[..len]);
+            done += len as u64;
+        }
+        self.finish_matrix(&mut m)?;
+        Ok(m)
+    }
+
+    /// A whole 1-D tensor from `source`.
     fn load_vector(
         &mut self,
         info: &TensorInfo,
         format: QuantFormat,
         source: &mut dyn ByteSource,
-    ) -> Result<Self::Vector, ModelError>;
+    ) -> Result<Self::Vector, ModelError> {
+        let mut bytes = vec![0u8; info.n_bytes as usize];
+        source.read_at(info.offset, &mut bytes)?;
+        let values = crate::quant::dequantize_to_vec(format, &bytes, info.n_elems() as usize)?;
+        self.vector(&info.name, &values)
+    }
+
     fn buffer(&mut self, rows: usize, width: usize) -> Result<Self::Buffer, ModelError>;
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<Self::Cache, ModelError>;
 

@@ -10,12 +10,12 @@ mod rope;
 mod weights;
 
 pub use arch::{Architecture, RopeOrder};
-pub use backend::{AttentionShape, Backend};
+pub use backend::{AttentionShape, Backend, READ_PIECE};
 pub use config::ModelConfig;
 pub use forward::{forward, Activations, Logits};
 pub use reference::{Buffer as ReferenceBuffer, Cache as ReferenceCache, Matrix as ReferenceMatrix, ReferenceBackend};
 pub use rope::rope_table;
-pub use weights::{LayerWeights, Weights};
+pub use weights::{LayerWeights, WeightStream, Weights};
 
 use crate::gguf::GgufError;
 use crate::quant::GgmlType;
@@ -32,6 +32,8 @@ pub enum ModelError {
     MissingTensor(String),
     #[error("tensor {name}: shape {found:?}, expected {expected:?}")]
     TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
+    #[error("the model data ended before tensor {0} was complete")]
+    Incomplete(String),
     #[error("unusable model: {0}")]
     BadConfig(String),
     #[error("the prompt needs {needed} tokens of context but the context holds {context}")]

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 use super::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder};
-use crate::gguf::{ByteSource, TensorInfo};
+use crate::gguf::TensorInfo;
 use crate::quant::{dequantize_to_vec, QuantFormat};
 
 #[derive(Default)]
@@ -14,6 +14,9 @@ pub struct ReferenceBackend;
 pub struct Matrix {
     pub rows: usize,
     pub cols: usize,
+    format: QuantFormat,
+    /// The packed bytes while loading; dequantized into `data` when complete.
+    raw: Vec<u8>,
     pub data: Vec<f32>,
 }
 
@@ -47,25 +50,34 @@ impl Cache {
     }
 }
 
-fn read_tensor(info: &TensorInfo, format: QuantFormat, source: &mut dyn ByteSource) -> Result<Vec<f32>, ModelError> {
-    let mut bytes = vec![0u8; info.n_bytes as usize];
-    source.read_at(info.offset, &mut bytes)?;
-    Ok(dequantize_to_vec(format, &bytes, info.n_elems() as usize)?)
-}
-
 impl Backend for ReferenceBackend {
     type Matrix = Matrix;
     type Vector = Vec<f32>;
     type Buffer = Buffer;
     type Cache = Cache;
 
-    fn load_matrix(&mut self, info: &TensorInfo, format: QuantFormat, source: &mut dyn ByteSource) -> Result<Matrix, ModelError> {
-        let data = read_tensor(info, format, source)?;
-        Ok(Matrix { rows: info.dims[1] as usize, cols: info.dims[0] as usize, data })
+    fn alloc_matrix(&mut self, info: &TensorInfo, format: QuantFormat) -> Result<Matrix, ModelError> {
+        Ok(Matrix {
+            rows: info.dims[1] as usize,
+            cols: info.dims[0] as usize,
+            format,
+            raw: vec![0; info.n_bytes as usize],
+            data: Vec::new(),
+        })
     }
 
-    fn load_vector(&mut self, info: &TensorInfo, format: QuantFormat, source: &mut dyn ByteSource) -> Result<Vec<f32>, ModelError> {
-        read_tensor(info, format, source)
+    fn write_matrix(&mut self, m: &mut Matrix, offset: u64, bytes: &[u8]) {
+        m.raw[offset as usize..][..bytes.len()].copy_from_slice(bytes);
+    }
+
+    fn finish_matrix(&mut self, m: &mut Matrix) -> Result<(), ModelError> {
+        m.data = dequantize_to_vec(m.format, &m.raw, m.rows * m.cols)?;
+        m.raw = Vec::new();
+        Ok(())
+    }
+
+    fn vector(&mut self, _name: &str, values: &[f32]) -> Result<Vec<f32>, ModelError> {
+        Ok(values.to_vec())
     }
 
     fn buffer(&mut self, rows: usize, width: usize) -> Result<Buffer, ModelError> {
