@@ -5,12 +5,13 @@
 //! The model comes from `TORCHLIGHT_TEST_MODEL`, or `<repo>/models/`; when it is missing the
 //! tests that need it fail and say how to fetch it.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use serde::Deserialize;
 use torchlight::chat::{ChatError, ChatTemplate, Message};
-use torchlight::gguf::{FileSource, GgufFile, Value};
+use torchlight::gguf::{GgufFile, Value};
 
 #[derive(Deserialize)]
 struct Golden {
@@ -24,28 +25,12 @@ struct Case {
     prompt: String,
 }
 
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the crate lives inside the repository")
-}
-
 fn model_file() -> GgufFile {
-    let path = std::env::var_os("TORCHLIGHT_TEST_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
-    assert!(
-        path.is_file(),
-        "the test model {} is missing: run `bash pkg-scripts/fetch-test-model.sh` \
-         (or point TORCHLIGHT_TEST_MODEL at a copy)",
-        path.display()
-    );
-    let mut source = FileSource::open(&path).expect("open the test model");
-    GgufFile::read(&mut source).expect("read the test model's header")
+    common::open_model().1
 }
 
 fn golden() -> Vec<Case> {
-    let path = repo_root().join("tests/golden/chat_greedy.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let golden: Golden = serde_json::from_str(&text).expect("parse chat_greedy.json");
+    let golden: Golden = common::read_golden("chat_greedy.json");
     assert!(!golden.cases.is_empty(), "chat_greedy.json has no cases");
     golden.cases
 }

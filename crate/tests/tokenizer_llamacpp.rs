@@ -6,11 +6,12 @@
 //! The model comes from `TORCHLIGHT_TEST_MODEL`, or `<repo>/models/`; when it is missing the
 //! tests fail and say how to fetch it, rather than passing without having checked anything.
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+mod common;
+
+use common::read_golden;
 use serde::Deserialize;
-use torchlight::gguf::{FileSource, GgufFile};
 use torchlight::tokenizer::{TextStream, Tokenizer};
 
 #[derive(Deserialize)]
@@ -27,25 +28,10 @@ struct Case {
     decoded: String,
 }
 
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the crate lives inside the repository")
-}
-
 fn tokenizer() -> &'static Tokenizer {
     static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
     TOKENIZER.get_or_init(|| {
-        let path = std::env::var_os("TORCHLIGHT_TEST_MODEL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
-        assert!(
-            path.is_file(),
-            "the test model {} is missing: run `bash pkg-scripts/fetch-test-model.sh` \
-             (or point TORCHLIGHT_TEST_MODEL at a copy)",
-            path.display()
-        );
-        let mut source = FileSource::open(&path).expect("open the test model");
-        let file = GgufFile::read(&mut source).expect("read the test model's header");
-        Tokenizer::from_gguf(&file).expect("build the tokenizer from the test model")
+        Tokenizer::from_gguf(&common::open_model().1).expect("build the tokenizer from the test model")
     })
 }
 
@@ -63,12 +49,6 @@ struct Chat {
     /// "eos" when `generated` ends with the end-of-generation token that stopped it.
     stop: String,
     text: String,
-}
-
-fn read_golden<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    let path = repo_root().join("tests/golden").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {name}: {e}"))
 }
 
 fn golden() -> Vec<Case> {

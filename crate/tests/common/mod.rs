@@ -22,10 +22,15 @@ pub fn model_path() -> PathBuf {
     path
 }
 
-pub fn golden(name: &str) -> serde_json::Value {
+/// A golden file of tests/golden/, parsed into `T`.
+pub fn read_golden<T: serde::de::DeserializeOwned>(name: &str) -> T {
     let path = repo_root().join("tests/golden").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn golden(name: &str) -> serde_json::Value {
+    read_golden(name)
 }
 
 pub fn ids(v: &serde_json::Value) -> Vec<u32> {
