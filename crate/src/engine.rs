@@ -92,11 +92,24 @@ impl<B: Backend> Engine<B> {
         options: &LoadOptions,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Self, EngineError> {
+        // Everything that can refuse the file is checked before any weight is read.
         let config = ModelConfig::from_gguf(file)?;
         let tokenizer = Tokenizer::from_gguf(file)?;
         let chat = ChatTemplate::from_gguf(file)?;
-        let context = options.context.min(config.train_context).max(1);
         let weights = Weights::load(&mut backend, file, source, config, on_bytes)?;
+        Self::new(backend, weights, tokenizer, chat, options)
+    }
+
+    /// An engine around weights already loaded (in the browser, streamed through a
+    /// `WeightStream`).
+    pub fn new(
+        mut backend: B,
+        weights: Weights<B>,
+        tokenizer: Tokenizer,
+        chat: ChatTemplate,
+        options: &LoadOptions,
+    ) -> Result<Self, EngineError> {
+        let context = options.context.min(weights.config.train_context).max(1);
         let cache = backend.cache(&weights.config, context)?;
         let act = Activations::new(&mut backend, &weights, options.max_batch.clamp(1, context), false)?;
         Ok(Self { backend, weights, tokenizer, chat, cache, act, context, sampler_seed: 0 })
