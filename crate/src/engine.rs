@@ -112,7 +112,11 @@ impl<B: Backend> Engine<B> {
         let context = options.context.min(weights.config.train_context).max(1);
         let cache = backend.cache(&weights.config, context)?;
         let act = Activations::new(&mut backend, &weights, options.max_batch.clamp(1, context), false)?;
-        Ok(Self { backend, weights, tokenizer, chat, cache, act, context, sampler_seed: 0 })
+        // Unseeded requests should differ from run to run; the clock is enough entropy for that.
+        let sampler_seed = web_time::SystemTime::now()
+            .duration_since(web_time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Ok(Self { backend, weights, tokenizer, chat, cache, act, context, sampler_seed })
     }
 
     pub fn config(&self) -> &ModelConfig {
