@@ -1,18 +1,18 @@
-// y[t][r] = sum_k W[r][k] * x[t][k] with W in a packed GGUF format (quant.wgsl), x and y f32.
-// A workgroup computes ROWS rows for TOKENS tokens: each weight group is dequantized once and
-// used for every token of the tile, which is what makes the batched (prefill) form pay.
-// Decoding uses TOKENS = 1. Rows may be a slice of the whole matrix (a weight split at the
-// storage binding limit): `out_col0` places them in y.
+// Y[t][r] = sum_k W[r][k] * X[t][k] for many tokens (prefill): the same parameters as
+// matvec.wgsl, computed as a tiled matrix product. A workgroup owns a tile of 32 rows x 32 tokens;
+// for each step of 32 along k it dequantizes the weight tile once into workgroup memory, stages
+// the activation tile beside it, and every thread accumulates a 4 x 4 block of outputs from
+// them. Each weight is dequantized once per 32 tokens instead of once per token.
 
 struct Params {
-    rows: u32,        // rows of W in this buffer
-    k: u32,           // row length in elements (multiple of 4)
-    n: u32,           // tokens
+    rows: u32,
+    k: u32,
+    n: u32,
     row_bytes: u32,
-    x_row0: u32,      // first row of x to read
-    x_width: u32,     // elements per row of x
-    y_width: u32,     // elements per row of y
-    out_col0: u32,    // where row 0 of this W lands in a row of y
+    x_row0: u32,
+    x_width: u32,
+    y_width: u32,
+    out_col0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -20,48 +20,53 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-const WG: u32 = 64u;
-const OUTS: u32 = ROWS * TOKENS;
-var<workgroup> partial: array<f32, WG * OUTS>;
+const TILE: u32 = 32u;
+// Tiles are stored as rows of 8 vec4 (32 values) padded to 9, so threads reading the same
+// column of different rows do not all land in one memory bank.
+const STRIDE: u32 = 9u;
+var<workgroup> w_tile: array<vec4<f32>, TILE * STRIDE>;
+var<workgroup> x_tile: array<vec4<f32>, TILE * STRIDE>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let row0 = (wid.x + wid.y * nwg.x) * ROWS;
-    let t0 = wid.z * TOKENS;
-    let groups = p.k / 4u;
-    var acc: array<f32, OUTS>;
-    for (var g = lid; g < groups; g += WG) {
-        var xs: array<vec4<f32>, TOKENS>;
-        for (var t = 0u; t < TOKENS; t++) {
-            let tok = min(t0 + t, p.n - 1u);
-            xs[t] = x[((p.x_row0 + tok) * p.x_width) / 4u + g];
-        }
-        for (var r = 0u; r < ROWS; r++) {
+    let row0 = (wid.x + wid.y * nwg.x) * TILE;
+    let t0 = wid.z * TILE;
+    // This thread's outputs: rows row0 + tr + 8i and tokens t0 + tt + 8j, i, j < 4.
+    let tr = lid % 8u;
+    let tt = lid / 8u;
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = 0u; k0 < p.k; k0 += TILE) {
+        // 32 rows x 8 groups of 4 for each tile: 4 loads per thread per tile.
+        for (var i = 0u; i < 4u; i++) {
+            let slot = lid + i * 64u;
+            let r = slot / 8u;
+            let g = slot % 8u;
             let row = min(row0 + r, p.rows - 1u);
-            let wv = load4(row * p.row_bytes, g);
-            for (var t = 0u; t < TOKENS; t++) {
-                acc[r * TOKENS + t] += dot(wv, xs[t]);
-            }
+            w_tile[r * STRIDE + g] = load4(row * p.row_bytes, k0 / 4u + g);
+            let tok = min(t0 + r, p.n - 1u);
+            x_tile[r * STRIDE + g] = x[((p.x_row0 + tok) * p.x_width + k0) / 4u + g];
         }
-    }
-    for (var i = 0u; i < OUTS; i++) {
-        partial[i * WG + lid] = acc[i];
-    }
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            for (var i = 0u; i < OUTS; i++) {
-                partial[i * WG + lid] += partial[i * WG + lid + s];
+        workgroupBarrier();
+        for (var g = 0u; g < 8u; g++) {
+            let x0 = x_tile[tt * STRIDE + g];
+            let x1 = x_tile[(tt + 8u) * STRIDE + g];
+            let x2 = x_tile[(tt + 16u) * STRIDE + g];
+            let x3 = x_tile[(tt + 24u) * STRIDE + g];
+            for (var i = 0u; i < 4u; i++) {
+                let wv = w_tile[(tr + 8u * i) * STRIDE + g];
+                acc[i] += vec4<f32>(dot(wv, x0), dot(wv, x1), dot(wv, x2), dot(wv, x3));
             }
         }
         workgroupBarrier();
     }
-    for (var i = lid; i < OUTS; i += WG) {
-        let row = row0 + i / TOKENS;
-        let tok = t0 + i % TOKENS;
-        if (row < p.rows && tok < p.n) {
-            y[tok * p.y_width + p.out_col0 + row] = partial[i * WG];
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + tr + 8u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let tok = t0 + tt + 8u * j;
+            if (row < p.rows && tok < p.n) {
+                y[tok * p.y_width + p.out_col0 + row] = acc[i][j];
+            }
         }
     }
 }

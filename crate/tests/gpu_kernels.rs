@@ -100,7 +100,8 @@ fn matmul_matches_reference_for_every_format() {
             let wg = g.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
             let wr = r.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
             let dense = dequantize_to_vec(format, &bytes, cols * rows).unwrap();
-            for (n, x_row0) in [(1, 0), (1, 4), (5, 0), (13, 2)] {
+            // One token and a few use the matrix-vector kernel; more, the tiled one (two token tiles at 45).
+            for (n, x_row0) in [(1, 0), (1, 4), (3, 0), (13, 2), (45, 1)] {
                 let x = random_f32(&mut rng, (n + x_row0) * cols);
                 let xg = g.tensor_from(cols, &x).unwrap();
                 let yg = g.buffer(n, rows).unwrap();
@@ -137,14 +138,15 @@ fn weights_split_at_the_binding_limit_give_the_same_results() {
         assert!(wg.slice_count() > 1, "{format}: expected a split, got {} slice", wg.slice_count());
         let wr = r.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
 
-        let n = 3;
-        let x = random_f32(&mut rng, n * cols);
-        let (xg, yg) = (g.tensor_from(cols, &x).unwrap(), g.buffer(n, rows).unwrap());
-        let (xr, yr) = (ReferenceBuffer::from_vec(cols, x.clone()), r.buffer(n, rows).unwrap());
-        g.matmul(&wg, &xg, 0, &yg, n);
-        r.matmul(&wr, &xr, 0, &yr, n);
-        let magnitude = vec![cols as f32 * 0.2; n * rows];
-        assert_close(&format!("split matmul {format}"), &read_gpu(&mut g, &yg, n), &read_ref(&mut r, &yr, n), &magnitude);
+        for n in [3, 40] {
+            let x = random_f32(&mut rng, n * cols);
+            let (xg, yg) = (g.tensor_from(cols, &x).unwrap(), g.buffer(n, rows).unwrap());
+            let (xr, yr) = (ReferenceBuffer::from_vec(cols, x.clone()), r.buffer(n, rows).unwrap());
+            g.matmul(&wg, &xg, 0, &yg, n);
+            r.matmul(&wr, &xr, 0, &yr, n);
+            let magnitude = vec![cols as f32 * 0.2; n * rows];
+            assert_close(&format!("split matmul {format}, {n} tokens"), &read_gpu(&mut g, &yg, n), &read_ref(&mut r, &yr, n), &magnitude);
+        }
 
         // Token ids from every slice of the table, repeated and out of order.
         let tokens = [129u32, 0, 64, 7, 129, 100, 33];

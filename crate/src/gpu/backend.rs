@@ -60,6 +60,9 @@ const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_DST)
     .union(wgpu::BufferUsages::COPY_SRC);
 
+/// Up to this many tokens a matmul runs as matrix-vector products.
+const MATVEC_MAX_TOKENS: usize = 4;
+
 /// Token ids one forward step may embed.
 const MAX_STEP_TOKENS: u64 = 4096;
 
@@ -135,6 +138,9 @@ impl Backend for GpuBackend {
 
     fn alloc_matrix(&mut self, info: &TensorInfo, format: QuantFormat) -> Result<GpuMatrix, ModelError> {
         let (cols, rows) = (info.dims[0] as usize, info.dims[1] as usize);
+        if cols % 32 != 0 {
+            return Err(ModelError::BadConfig(format!("tensor {}: rows of {cols} values (the kernels need a multiple of 32)", info.name)));
+        }
         let row_bytes = cols / format.block_elems() * format.block_bytes();
         // Room for the 4 bytes a kernel may read past the last even-aligned field; an even row
         // count keeps every slice boundary on a 4-byte boundary, as buffer writes need.
@@ -215,10 +221,13 @@ impl Backend for GpuBackend {
     }
 
     fn matmul(&mut self, w: &GpuMatrix, x: &GpuTensor, x_row0: usize, out: &GpuTensor, n: usize) {
-        // Decoding streams each weight once per token; prefill reuses each dequantized weight
-        // group for a tile of tokens.
-        let (rows_per_group, tokens_per_group) = if n == 1 { (2, 1) } else { (4, 8) };
-        let kernel = Kernel::Matmul { format: w.format, rows: rows_per_group, tokens: tokens_per_group };
+        // A few tokens stream each weight once per token; more are worth tiling, which
+        // dequantizes each weight once per 32 tokens.
+        let (kernel, rows_per_group, tokens_per_group) = if n <= MATVEC_MAX_TOKENS {
+            (Kernel::Matvec { format: w.format, rows: 2 }, 2, 1)
+        } else {
+            (Kernel::Matmul { format: w.format }, 32, 32)
+        };
         for (first, rows, buf) in &w.slices {
             let params = [
                 *rows as u32,
@@ -230,8 +239,8 @@ impl Backend for GpuBackend {
                 out.width as u32,
                 *first as u32,
             ];
-            let [gx, gy, _] = grid(*rows, rows_per_group as usize);
-            let groups = [gx, gy, n.div_ceil(tokens_per_group as usize) as u32];
+            let [gx, gy, _] = grid(*rows, rows_per_group);
+            let groups = [gx, gy, n.div_ceil(tokens_per_group) as u32];
             self.recorder.dispatch(&self.gpu, kernel, &params, &[buf, &x.buf, &out.buf], groups);
         }
     }

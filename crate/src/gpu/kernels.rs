@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use crate::quant::QuantFormat;
 
 const QUANT: &str = include_str!("../../../shaders/quant.wgsl");
+const MATVEC: &str = include_str!("../../../shaders/matvec.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 const EMBED: &str = include_str!("../../../shaders/embed.wgsl");
 const RMSNORM: &str = include_str!("../../../shaders/rmsnorm.wgsl");
@@ -16,8 +17,10 @@ const ARGMAX: &str = include_str!("../../../shaders/argmax.wgsl");
 /// One specialization of one kernel file: the key its pipeline is cached under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// `rows` output rows and `tokens` tokens per workgroup.
-    Matmul { format: QuantFormat, rows: u32, tokens: u32 },
+    /// `rows` output rows of one token per workgroup.
+    Matvec { format: QuantFormat, rows: u32 },
+    /// Tiles of 32 rows x 32 tokens.
+    Matmul { format: QuantFormat },
     Embed { format: QuantFormat },
     RmsNorm,
     Rope { neox: bool },
@@ -35,8 +38,12 @@ impl Kernel {
         let format_id = |f: QuantFormat| QuantFormat::ALL.iter().position(|&x| x == f).unwrap();
         let mut defines = Vec::new();
         let body = match self {
-            Kernel::Matmul { format, rows, tokens } => {
-                defines.extend([("FORMAT", format_id(format) as u32), ("ROWS", rows), ("TOKENS", tokens)]);
+            Kernel::Matvec { format, rows } => {
+                defines.extend([("FORMAT", format_id(format) as u32), ("ROWS", rows)]);
+                [QUANT, MATVEC].concat()
+            }
+            Kernel::Matmul { format } => {
+                defines.push(("FORMAT", format_id(format) as u32));
                 [QUANT, MATMUL].concat()
             }
             Kernel::Embed { format } => {
@@ -62,7 +69,7 @@ impl Kernel {
     /// For each storage binding after the uniform at binding 0: whether the kernel only reads it.
     fn storage(self) -> &'static [bool] {
         match self {
-            Kernel::Matmul { .. } | Kernel::Embed { .. } | Kernel::RmsNorm => &[true, true, false],
+            Kernel::Matvec { .. } | Kernel::Matmul { .. } | Kernel::Embed { .. } | Kernel::RmsNorm => &[true, true, false],
             Kernel::Rope { .. } => &[false, true],
             Kernel::Attention => &[true, true, true, false],
             Kernel::Swiglu | Kernel::Add => &[false, true],
