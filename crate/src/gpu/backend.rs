@@ -25,10 +25,6 @@ pub struct GpuMatrix {
 }
 
 impl GpuMatrix {
-    pub fn bytes(&self) -> u64 {
-        (self.rows * self.row_bytes) as u64
-    }
-
     pub fn slice_count(&self) -> usize {
         self.slices.len()
     }
@@ -36,7 +32,6 @@ impl GpuMatrix {
 
 pub struct GpuCache {
     shape: AttentionShape,
-    context: usize,
     k: Vec<Tracked>,
     v: Vec<Tracked>,
     rope: Tracked,
@@ -195,7 +190,7 @@ impl Backend for GpuBackend {
         }
         let table = rope_table(context, config.rope_dim, config.rope_base);
         let rope = self.upload("rope angles", bytemuck::cast_slice(&table))?;
-        Ok(GpuCache { shape: AttentionShape::of(config), context, k, v, rope })
+        Ok(GpuCache { shape: AttentionShape::of(config), k, v, rope })
     }
 
     fn embed(&mut self, table: &GpuMatrix, tokens: &[u32], out: &GpuTensor) {
@@ -299,11 +294,5 @@ impl Backend for GpuBackend {
         let bytes = self.recorder.read(&self.gpu, &x.buf.buffer, (rows * x.width * 4) as u64).await?;
         self.ids_written = false;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-}
-
-impl GpuCache {
-    pub fn context(&self) -> usize {
-        self.context
     }
 }
