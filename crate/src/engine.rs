@@ -1,6 +1,8 @@
 //! Generation: a loaded model, its tokenizer and chat template, and the loop that turns a prompt
 //! into streamed text. Generic over the backend, so the GPU and the CPU reference generate alike.
 
+use std::ops::ControlFlow;
+
 use web_time::{Duration, Instant};
 
 use crate::chat::{ChatError, ChatTemplate, Message};
@@ -49,6 +51,8 @@ pub enum FinishReason {
     Stop,
     /// `max_tokens`, or the context is full.
     Length,
+    /// The caller's `on_text` asked to stop (a closed stream, an aborted request).
+    Aborted,
 }
 
 #[derive(Debug, Clone)]
@@ -140,12 +144,14 @@ impl<B: Backend> Engine<B> {
         Ok(())
     }
 
-    /// Generates a continuation of `prompt`, calling `on_text` with each new piece of text.
+    /// Generates a continuation of `prompt`, calling `on_text` with each new piece of text
+    /// (once per token, possibly with an empty piece). `on_text` returning `Break` ends the
+    /// generation there, with `FinishReason::Aborted` and the text it has been given so far.
     pub async fn generate(
         &mut self,
         prompt: &[u32],
         options: &GenerateOptions,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, EngineError> {
         options.sampling.validate()?;
         if prompt.is_empty() {
@@ -188,7 +194,10 @@ impl<B: Backend> Engine<B> {
             history.push(next);
             let step = stops.push(&stream.push(next));
             text.push_str(&step.emit);
-            on_text(&step.emit);
+            if on_text(&step.emit).is_break() {
+                finish_reason = FinishReason::Aborted;
+                break;
+            }
             if step.stopped {
                 stopped_by_string = true;
                 finish_reason = FinishReason::Stop;
@@ -200,11 +209,12 @@ impl<B: Backend> Engine<B> {
             forward(&mut self.backend, &self.weights, &self.cache, &self.act, &[next], pos, Logits::Last);
             pos += 1;
         }
-        // Text held back as the possible start of a stop string is the answer's after all.
-        if !stopped_by_string {
+        // Text held back as the possible start of a stop string is the answer's after all,
+        // unless the caller has stopped listening.
+        if !stopped_by_string && finish_reason != FinishReason::Aborted {
             let tail = stops.finish();
             text.push_str(&tail);
-            on_text(&tail);
+            let _ = on_text(&tail);
         }
         let prefill_time = prefill_time.unwrap_or_else(|| start.elapsed());
         Ok(Generation {

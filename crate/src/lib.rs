@@ -8,3 +8,5 @@ pub mod tokenizer;
 pub mod gpu;
 pub mod model;
 pub mod engine;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,3 +1,4 @@
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use torchlight::engine::GenerateOptions;
@@ -41,17 +42,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
         ignore_eos: true,
     };
 
+    let mut ignore = |_: &str| ControlFlow::Continue(());
     // The warm-up builds every pipeline (prefill and decode shapes); then counters bracket a
     // prefill-only run and a full run, whose difference is the cost of the decoded tokens.
-    pollster::block_on(engine.generate(&prompt, &options(2), &mut |_| {}))?;
+    pollster::block_on(engine.generate(&prompt, &options(2), &mut ignore))?;
     let before = engine.backend.stats();
-    pollster::block_on(engine.generate(&prompt, &options(1), &mut |_| {}))?;
+    pollster::block_on(engine.generate(&prompt, &options(1), &mut ignore))?;
     let prefill_only = engine.backend.stats();
     let (mut prefill, mut decode, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_token = None;
     for _ in 0..args.runs.max(1) {
         let start = engine.backend.stats();
-        let g = pollster::block_on(engine.generate(&prompt, &options(args.decode_tokens), &mut |_| {}))?;
+        let g = pollster::block_on(engine.generate(&prompt, &options(args.decode_tokens), &mut ignore))?;
         let end = engine.backend.stats();
         per_token.get_or_insert_with(|| {
             let decoded = (g.tokens.len() - 1) as f64;

@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use torchlight::chat::Message;
@@ -65,9 +66,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     let mut out = std::io::stdout().lock();
     let mut write_error = None;
+    // A closed stdout ends the generation: nobody is reading the rest.
     let generation = pollster::block_on(engine.generate(&prompt, &options, &mut |text| {
-        if !args.json && write_error.is_none() {
+        if !args.json {
             write_error = out.write_all(text.as_bytes()).and_then(|_| out.flush()).err();
+        }
+        match write_error {
+            Some(_) => ControlFlow::Break(()),
+            None => ControlFlow::Continue(()),
         }
     }))?;
     if let Some(e) = write_error {

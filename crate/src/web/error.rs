@@ -1,0 +1,140 @@
+//! Errors at the JS boundary: each becomes a JS `Error` whose `code` property is one of a fixed
+//! set of strings pages can branch on, with the core's own message.
+
+use wasm_bindgen::prelude::*;
+
+use crate::chat::ChatError;
+use crate::engine::EngineError;
+use crate::gguf::GgufError;
+use crate::gpu::GpuError;
+use crate::model::ModelError;
+use crate::tokenizer::TokenizerError;
+
+/// A failure of a call from JS: one of the core's, or one only the browser face has.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The header runs past the bytes JS has fetched so far; it should fetch up to `needed`
+    /// and try again. Not a failure of the model, and never shown to a page.
+    #[error("the GGUF header continues past the first {have} bytes; {needed} are needed")]
+    HeaderIncomplete { have: u64, needed: u64 },
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    #[error("this engine is already generating: requests on one engine take turns")]
+    Busy,
+    #[error("the request was aborted")]
+    Aborted,
+    /// The delta callback threw; its exception is passed on untouched.
+    #[error("the delta callback threw")]
+    Callback(JsValue),
+}
+
+impl From<ModelError> for WebError {
+    fn from(e: ModelError) -> Self {
+        Self::Engine(e.into())
+    }
+}
+
+impl From<GgufError> for WebError {
+    fn from(e: GgufError) -> Self {
+        ModelError::from(e).into()
+    }
+}
+
+/// The stable code of a failure, as the JS API documents it.
+pub fn code(e: &WebError) -> &'static str {
+    match e {
+        WebError::Engine(e) => engine_code(e),
+        WebError::HeaderIncomplete { .. } => "truncated_header",
+        WebError::BadRequest(_) => "invalid_request",
+        WebError::Busy => "busy",
+        WebError::Aborted => "aborted",
+        WebError::Callback(_) => "callback",
+    }
+}
+
+fn engine_code(e: &EngineError) -> &'static str {
+    match e {
+        EngineError::Model(e) => model_code(e),
+        EngineError::Tokenizer(e) => match e {
+            TokenizerError::Metadata(e) => gguf_code(e),
+            // A vocabulary kind Torchlight cannot tokenize is a model family it does not run.
+            TokenizerError::UnsupportedModel(_) | TokenizerError::UnknownPreTokenizer(_) => "unsupported_arch",
+            TokenizerError::Encode(_) => "invalid_request",
+            TokenizerError::EmptyVocabulary
+            | TokenizerError::BadEntry { .. }
+            | TokenizerError::TooShort { .. }
+            | TokenizerError::DuplicateToken { .. }
+            | TokenizerError::BadMerge { .. }
+            | TokenizerError::MissingSpecialToken { .. }
+            | TokenizerError::Build(_) => "invalid_model",
+        },
+        EngineError::Chat(e) => match e {
+            ChatError::Metadata(e) => gguf_code(e),
+            ChatError::Syntax(_) => "invalid_model",
+            // The template ran on the request's messages and refused them (roles out of
+            // order, a conversation too long for its limits).
+            ChatError::Raised(_) | ChatError::OutOfFuel | ChatError::OutputTooLong | ChatError::Render(_) => {
+                "invalid_request"
+            }
+        },
+        EngineError::Sample(_) => "invalid_request",
+    }
+}
+
+fn model_code(e: &ModelError) -> &'static str {
+    match e {
+        ModelError::Gguf(e) => gguf_code(e),
+        ModelError::UnsupportedArchitecture { .. } => "unsupported_arch",
+        ModelError::UnsupportedTensorType { .. } => "unsupported_quant",
+        ModelError::Incomplete(_) => "truncated",
+        ModelError::ContextOverflow { .. } => "context_overflow",
+        ModelError::Gpu(e) => gpu_code(e),
+        ModelError::Io(_) => "network",
+        ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::BadConfig(_) | ModelError::Quant(_) => {
+            "invalid_model"
+        }
+    }
+}
+
+fn gguf_code(e: &GgufError) -> &'static str {
+    match e {
+        GgufError::NotGguf { .. } => "not_gguf",
+        GgufError::Truncated { .. } | GgufError::LengthTooLarge { .. } | GgufError::TensorOutOfRange { .. } => "truncated",
+        GgufError::UnknownTensorType { .. } => "unsupported_quant",
+        GgufError::Io(_) => "network",
+        GgufError::UnsupportedVersion(_)
+        | GgufError::UnknownValueType { .. }
+        | GgufError::MissingKey(_)
+        | GgufError::WrongType { .. }
+        | GgufError::Malformed(_) => "invalid_model",
+    }
+}
+
+fn gpu_code(e: &GpuError) -> &'static str {
+    match e {
+        GpuError::NoAdapter(_) | GpuError::RequestDevice(_) => "no_webgpu",
+        GpuError::DeviceLost(_) => "device_lost",
+        GpuError::TooLarge { .. } => "gpu_limit",
+        GpuError::Validation(_) | GpuError::Readback(_) => "gpu",
+    }
+}
+
+impl From<WebError> for JsValue {
+    fn from(e: WebError) -> Self {
+        let needed = match &e {
+            WebError::Callback(thrown) => return thrown.clone(),
+            WebError::HeaderIncomplete { needed, .. } => Some(*needed),
+            _ => None,
+        };
+        let error = js_sys::Error::new(&e.to_string());
+        error.set_name("TorchlightError");
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&error, &"code".into(), &code(&e).into());
+        if let Some(needed) = needed {
+            let _ = js_sys::Reflect::set(&error, &"needed".into(), &(needed as f64).into());
+        }
+        error.into()
+    }
+}

@@ -1,0 +1,75 @@
+use wasm_bindgen::prelude::*;
+
+use super::{Engine, WebError};
+use crate::chat::ChatTemplate;
+use crate::engine::{self, EngineError, LoadOptions};
+use crate::gguf::{GgufError, GgufFile, SliceSource};
+use crate::gpu::{Gpu, GpuBackend};
+use crate::model::{ModelConfig, ModelError, WeightStream};
+use crate::tokenizer::Tokenizer;
+
+/// A model on its way onto the GPU: the header read, every weight buffer allocated, the tensor
+/// data arriving in file order.
+#[wasm_bindgen]
+pub struct Loader {
+    backend: GpuBackend,
+    stream: WeightStream<GpuBackend>,
+    tokenizer: Tokenizer,
+    chat: ChatTemplate,
+    options: LoadOptions,
+}
+
+#[wasm_bindgen]
+impl Loader {
+    /// Reads the header from `header`, the first bytes of a file `file_len` bytes long, and
+    /// checks that Torchlight runs the model before opening the GPU and allocating its weights.
+    /// A header longer than `header` fails with code `truncated_header` and `needed`, the
+    /// prefix length to fetch before calling again. `context_length` caps the KV cache
+    /// (default 2048, and never more than the model was trained for).
+    pub async fn create(header: Vec<u8>, file_len: f64, context_length: Option<u32>) -> Result<Loader, WebError> {
+        let file = read_header(&header, file_len as u64)?;
+        // Everything that can refuse the file is checked before the GPU is opened.
+        let config = ModelConfig::from_gguf(&file)?;
+        let tokenizer = Tokenizer::from_gguf(&file).map_err(EngineError::from)?;
+        let chat = ChatTemplate::from_gguf(&file).map_err(EngineError::from)?;
+        let gpu = Gpu::new().await.map_err(ModelError::from)?;
+        let mut backend = GpuBackend::new(gpu);
+        let stream = WeightStream::new(&mut backend, &file, config)?;
+        let mut options = LoadOptions::default();
+        if let Some(context) = context_length {
+            options.context = context as usize;
+        }
+        Ok(Self { backend, stream, tokenizer, chat, options })
+    }
+
+    /// `[start, end)`: the file bytes still to push, in order.
+    pub fn range(&self) -> Vec<f64> {
+        let (start, end) = self.stream.range();
+        vec![start as f64, end as f64]
+    }
+
+    /// The file's bytes at `offset..offset + bytes.len()`. Chunks come in file order and may
+    /// overlap bytes already pushed, but may not skip any.
+    pub fn push(&mut self, offset: f64, bytes: &[u8]) -> Result<(), WebError> {
+        Ok(self.stream.push(&mut self.backend, offset as u64, bytes)?)
+    }
+
+    /// The engine, once every byte of `range()` has been pushed.
+    pub fn finish(self) -> Result<Engine, WebError> {
+        let weights = self.stream.finish()?;
+        let engine = engine::Engine::new(self.backend, weights, self.tokenizer, self.chat, &self.options)?;
+        Ok(Engine::new(engine))
+    }
+}
+
+/// The header from a prefix of the file. A read past the prefix (but inside the file) asks
+/// for more bytes; a header that runs past the end of the file is truncated.
+fn read_header(prefix: &[u8], file_len: u64) -> Result<GgufFile, WebError> {
+    let have = prefix.len() as u64;
+    match GgufFile::read(&mut SliceSource::prefix(prefix, file_len)) {
+        Err(GgufError::Truncated { needed, len, .. }) if needed <= len && needed > have => {
+            Err(WebError::HeaderIncomplete { have, needed })
+        }
+        result => Ok(result?),
+    }
+}

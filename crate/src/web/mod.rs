@@ -1,0 +1,35 @@
+//! The browser face: what the npm package's JS layer calls through wasm-bindgen.
+//!
+//! JS owns the network (and, later, the IndexedDB cache): it fetches the first bytes of a model
+//! file and hands them to [`Loader::create`], which reads the GGUF header, checks that
+//! Torchlight can run the model, opens WebGPU and allocates every weight; then it streams the
+//! tensor data range [`Loader::range`] names through [`Loader::push`], chunk by chunk, so wasm
+//! memory never holds more than one chunk. [`Loader::finish`] gives an [`Engine`] that answers
+//! OpenAI-shaped chat requests, streaming text through a callback that can also stop it.
+//!
+//! Every failure crosses as a JS `Error` with a stable `code` property; the codes are decided
+//! in one place, [`error::code`].
+
+mod engine;
+mod error;
+mod loader;
+mod request;
+
+pub use engine::Engine;
+pub use error::WebError;
+pub use loader::Loader;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+}
+
+/// A panic in wasm ends as an opaque `unreachable` trap; its message goes to the console first,
+/// so a bug report can say where. (Panic messages carry no prompt or answer text.)
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| console_error(&format!("torchlight panicked: {info}"))));
+}
