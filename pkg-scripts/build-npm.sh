@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the npm package into pkg/: the core compiled to wasm (release), its wasm-bindgen glue,
+# the hand-written JS layer from pkg-scripts/js/ (main-thread API, worker, types), a
+# package.json and a README. Prints the wasm's size, raw and gzipped.
+#
+# wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock; it is
+# installed when missing. wasm-opt (npm `binaryen`, pinned) shrinks the wasm when npm can get
+# it; without it the package is built unoptimized, with a message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=pkg
+TARGET=wasm32-unknown-unknown
+BINARYEN_VERSION=123.0.0
+
+# The crate's version of wasm-bindgen, from the lock file.
+bindgen_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+    echo "build-npm: installing wasm-bindgen-cli $bindgen_version"
+    cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+# `cargo rustc --crate-type cdylib` makes the .wasm without making every native build of the
+# library link a shared object too; the artifact's path comes from cargo's own report.
+wasm="$(cargo rustc -p torchlight --lib --release --target "$TARGET" --no-default-features \
+    --crate-type cdylib --message-format=json-render-diagnostics \
+    | node -e '
+        let wasm;
+        for (const line of require("fs").readFileSync(0, "utf8").split("\n")) {
+            if (!line.startsWith("{")) continue;
+            const m = JSON.parse(line);
+            if (m.reason === "compiler-artifact" && m.target.name === "torchlight")
+                wasm = m.filenames.find((f) => f.endsWith(".wasm")) ?? wasm;
+        }
+        if (!wasm) process.exit(1);
+        console.log(wasm);
+    ')"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+wasm-bindgen --target web --no-typescript --out-dir "$OUT" --out-name torchlight_core "$wasm"
+
+core="$OUT/torchlight_core_bg.wasm"
+if npm exec --yes --package="binaryen@$BINARYEN_VERSION" -- wasm-opt --version >/dev/null 2>&1; then
+    raw_before=$(wc -c <"$core")
+    # The features rustc's wasm32 target enables by default; wasm-opt must accept them.
+    npm exec --yes --package="binaryen@$BINARYEN_VERSION" -- wasm-opt -Oz \
+        --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$core" -o "$core.opt"
+    mv "$core.opt" "$core"
+    echo "build-npm: wasm-opt -Oz: $raw_before -> $(wc -c <"$core") bytes"
+else
+    echo "build-npm: wasm-opt (npm binaryen@$BINARYEN_VERSION) is not available; the wasm is not optimized"
+fi
+
+cp pkg-scripts/js/*.js pkg-scripts/js/*.d.ts pkg-scripts/js/README.md "$OUT/"
+
+version="$(awk -F'"' '/^version = / { print $2; exit }' crate/Cargo.toml)"
+node - "$OUT" "$version" <<'EOF'
+const [out, version] = process.argv.slice(2);
+const pkg = {
+    name: "torchlight",
+    version,
+    description: "Quantized open-weight language models on WebGPU, in a browser tab",
+    license: "Apache-2.0",
+    type: "module",
+    main: "./index.js",
+    types: "./index.d.ts",
+    exports: { ".": { types: "./index.d.ts", default: "./index.js" } },
+    files: require("fs").readdirSync(out).sort(),
+    sideEffects: false,
+};
+require("fs").writeFileSync(`${out}/package.json`, JSON.stringify(pkg, null, 2) + "\n");
+EOF
+
+raw=$(wc -c <"$core")
+gz=$(gzip -9 -c "$core" | wc -c)
+echo "build-npm: wrote $OUT/ (torchlight $version); wasm $raw bytes raw, $gz bytes gzipped"

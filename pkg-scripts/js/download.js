@@ -1,0 +1,81 @@
+// The model file over HTTP: its first bytes for the header, then the tensor data as a stream of
+// chunks, so no more than one chunk of the file is held at a time. Range requests are used when
+// the server honours them; a server that answers 200 with the whole file works too.
+
+import { TorchlightError, abortedError } from "./errors.js";
+
+function failure(url, signal, e) {
+  if (signal?.aborted || e?.name === "AbortError") return abortedError();
+  if (e instanceof TorchlightError) return e;
+  return new TorchlightError("network", `cannot fetch ${url}: ${e?.message ?? e}`);
+}
+
+/** The file's full length, from `Content-Range` (206) or `Content-Length` (200). */
+function lengthOf(response, url) {
+  const range = response.headers.get("Content-Range");
+  const total = range ? range.split("/")[1] : response.status === 200 ? response.headers.get("Content-Length") : null;
+  const length = Number(total);
+  if (!total || !Number.isSafeInteger(length)) {
+    throw new TorchlightError("network", `cannot fetch ${url}: the server does not say how long the file is`);
+  }
+  return length;
+}
+
+/**
+ * Bytes `[start, end)` of the file (`end` is capped at the file's length): the file's length,
+ * and the bytes as chunks `{ offset, bytes }` to pull as they arrive, so the network waits for
+ * whoever consumes them.
+ */
+export async function openRange(url, start, end, signal) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` }, signal });
+  } catch (e) {
+    throw failure(url, signal, e);
+  }
+  if (!response.ok) {
+    throw new TorchlightError("network", `cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`.trim());
+  }
+  const fileLength = lengthOf(response, url);
+  return { fileLength, chunks: read(response, url, start, Math.min(end, fileLength), signal) };
+}
+
+async function* read(response, url, start, end, signal) {
+  // A 200 is the whole file: skip to `start`.
+  let offset = response.status === 206 ? start : 0;
+  const reader = response.body.getReader();
+  try {
+    while (offset < end) {
+      let step;
+      try {
+        step = await reader.read();
+      } catch (e) {
+        throw failure(url, signal, e);
+      }
+      if (step.done) {
+        throw new TorchlightError("network", `the download of ${url} ended at byte ${offset} of ${end}`);
+      }
+      const skip = Math.max(0, Math.min(start - offset, step.value.length));
+      const bytes = step.value.subarray(skip, Math.max(skip, end - offset));
+      offset += skip;
+      if (bytes.length > 0) {
+        yield { offset, bytes };
+        offset += bytes.length;
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+/** The first `length` bytes of the file (all of it if shorter), and the file's length. */
+export async function readPrefix(url, length, signal) {
+  const { fileLength, chunks } = await openRange(url, 0, length, signal);
+  const buffer = new Uint8Array(Math.min(length, fileLength));
+  let filled = 0;
+  for await (const { bytes } of chunks) {
+    buffer.set(bytes, filled);
+    filled += bytes.length;
+  }
+  return { bytes: buffer, fileLength };
+}

@@ -1,0 +1,157 @@
+/** Stable codes of {@link TorchlightError}. */
+export type TorchlightErrorCode =
+  /** The file does not start with "GGUF". */
+  | "not_gguf"
+  /** The file ends before its header or tensor data do. */
+  | "truncated"
+  /** A tensor type Torchlight has no kernels for (Q2_K, Q3_K, IQ*, ...). */
+  | "unsupported_quant"
+  /** A model architecture (or tokenizer) Torchlight does not run. */
+  | "unsupported_arch"
+  /** A GGUF file that is malformed or inconsistent (missing keys, bad shapes, broken template). */
+  | "invalid_model"
+  /** The download failed: an HTTP error status, a dropped connection, no network. */
+  | "network"
+  /** No WebGPU in this browser, or no adapter or device it would give. */
+  | "no_webgpu"
+  /** The GPU device was lost (driver reset, too much memory); load again. */
+  | "device_lost"
+  /** A model weight is larger than one GPU buffer binding may be on this device. */
+  | "gpu_limit"
+  /** The GPU reported an error. */
+  | "gpu"
+  /** The prompt does not fit the context (see `contextLength`). */
+  | "context_overflow"
+  /** A request field is missing or out of range, or the chat template refused the messages. */
+  | "invalid_request"
+  /** An `AbortSignal` fired, a stream was left early, or the engine was unloaded. */
+  | "aborted"
+  /** A bug in Torchlight. */
+  | "internal";
+
+export class TorchlightError extends Error {
+  readonly name: "TorchlightError";
+  readonly code: TorchlightErrorCode;
+}
+
+export interface Capabilities {
+  webgpu: boolean;
+  adapter: {
+    vendor: string;
+    architecture: string;
+    device: string;
+    description: string;
+    isFallbackAdapter: boolean;
+  } | null;
+  shaderF16: boolean;
+  subgroups: boolean;
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupSizeX: number;
+  } | null;
+  storage: { usage: number; quota: number; persisted: boolean } | null;
+}
+
+export interface LoadProgress {
+  phase: "download";
+  /** Bytes of the file received so far (the model is complete at `totalBytes`). */
+  loadedBytes: number;
+  totalBytes: number;
+  fromCache: boolean;
+}
+
+export interface LoadOptions {
+  onProgress?: (progress: LoadProgress) => void;
+  /** Tokens the KV cache holds, prompt plus answer (default 2048, at most the model's own). */
+  contextLength?: number;
+  /** Run the model in a dedicated Web Worker (default), or in this thread. */
+  worker?: boolean;
+  /** Cancels the load; it then rejects with code `aborted`. */
+  signal?: AbortSignal;
+}
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | (string & {});
+  content: string;
+}
+
+export interface ChatCompletionParams {
+  messages: ChatMessage[];
+  /** Tokens to generate at most (default: until the model stops or the context is full). */
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  /** 0 is greedy (default 1). */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
+  stop?: string | string[];
+  stream?: boolean;
+  /** Aborting rejects the request (or ends its stream) with code `aborted`. */
+  signal?: AbortSignal;
+}
+
+export type FinishReason = "stop" | "length";
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** Milliseconds: prefill is the time to the first token, decode the rest. */
+export interface Timings {
+  prefill_ms: number;
+  decode_ms: number;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: "chat.completion";
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: { role: "assistant"; content: string }; finish_reason: FinishReason }];
+  usage: Usage;
+  /** Torchlight's addition: the generated token ids. */
+  tokens: number[];
+  /** Torchlight's addition. */
+  timings: Timings;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: "chat.completion.chunk";
+  created: number;
+  model: string;
+  choices: [{ index: 0; delta: { role?: "assistant"; content?: string }; finish_reason: FinishReason | null }];
+  /** On the last chunk only. */
+  usage?: Usage;
+  timings?: Timings;
+}
+
+export interface Engine {
+  /** The model's file name. */
+  readonly model: string;
+  /** Tokens the KV cache holds. */
+  readonly contextLength: number;
+  readonly chat: {
+    completions: {
+      create(params: ChatCompletionParams & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(params: ChatCompletionParams & { stream?: false }): Promise<ChatCompletion>;
+    };
+  };
+  /** Ends running and queued requests (code `aborted`) and frees the GPU memory. */
+  unload(): Promise<void>;
+}
+
+export class Torchlight {
+  static probe(): Promise<Capabilities>;
+  static load(url: string | URL, options?: LoadOptions): Promise<Engine>;
+}
