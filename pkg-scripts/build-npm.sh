@@ -4,8 +4,8 @@
 # package.json and a README. Prints the wasm's size, raw and gzipped.
 #
 # wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock; it is
-# installed when missing. wasm-opt (npm `binaryen`, pinned) shrinks the wasm when npm can get
-# it; without it the package is built unoptimized, with a message.
+# installed when missing (wasm-bindgen-cli.sh). wasm-opt (npm `binaryen`, pinned) shrinks the
+# wasm when npm can get it; without it the package is built unoptimized, with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +13,7 @@ OUT=pkg
 TARGET=wasm32-unknown-unknown
 BINARYEN_VERSION=123.0.0
 
-# The crate's version of wasm-bindgen, from the lock file.
-bindgen_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
-    echo "build-npm: installing wasm-bindgen-cli $bindgen_version"
-    cargo install wasm-bindgen-cli --version "$bindgen_version"
-fi
+bash pkg-scripts/wasm-bindgen-cli.sh
 
 # `cargo rustc --crate-type cdylib` makes the .wasm without making every native build of the
 # library link a shared object too; the artifact's path comes from cargo's own report.

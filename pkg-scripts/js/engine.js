@@ -3,10 +3,9 @@
 
 import { TorchlightError, abortedError } from "./errors.js";
 
-/** The request fields the core reads; anything else (`n`, `tools`, ...) is not supported. */
+/** The request fields the core reads; others (`n`, `tools`, ...) are not supported. */
 const REQUEST_FIELDS = [
   "messages",
-  "max_tokens",
   "temperature",
   "top_p",
   "top_k",
@@ -18,15 +17,16 @@ const REQUEST_FIELDS = [
   "stop",
 ];
 
-/** The fields the core reads, without `undefined`s (which are not "absent" to serde). */
+/** The fields the core reads, leaving out `undefined`s (which serde does not take as absent). */
 function coreRequest(params) {
-  const request = {};
-  for (const key of REQUEST_FIELDS) if (params[key] !== undefined) request[key] = params[key];
-  request.max_tokens ??= params.max_completion_tokens;
-  if (request.max_tokens === undefined) delete request.max_tokens;
-  if (!Array.isArray(request.messages)) {
+  if (!Array.isArray(params.messages)) {
     throw new TorchlightError("invalid_request", "invalid request: `messages` must be an array of { role, content }");
   }
+  const request = {};
+  for (const key of REQUEST_FIELDS) if (params[key] !== undefined) request[key] = params[key];
+  // OpenAI's newer name for the same limit.
+  const maxTokens = params.max_tokens ?? params.max_completion_tokens;
+  if (maxTokens !== undefined) request.max_tokens = maxTokens;
   return request;
 }
 
@@ -60,7 +60,10 @@ export class Engine {
     const { stream = false, signal } = params;
     const request = coreRequest(params);
     if (signal?.aborted) throw abortedError();
-    if (stream) return new CompletionStream((onDelta, signal) => this.#enqueue(request, onDelta, signal), this.model, signal);
+    if (stream) {
+      const run = (onDelta, signal) => this.#enqueue(request, onDelta, signal);
+      return new CompletionStream(run, this.model, signal);
+    }
     const id = completionId();
     const result = await this.#enqueue(request, () => {}, signal);
     return {
@@ -68,7 +71,9 @@ export class Engine {
       object: "chat.completion",
       created: now(),
       model: this.model,
-      choices: [{ index: 0, message: { role: "assistant", content: result.content }, finish_reason: result.finish_reason }],
+      choices: [
+        { index: 0, message: { role: "assistant", content: result.content }, finish_reason: result.finish_reason },
+      ],
       usage: result.usage,
       tokens: result.tokens,
       timings: result.timings,

@@ -28,7 +28,8 @@ export class Torchlight {
       limits: null,
       storage: storage ? { usage: storage.usage, quota: storage.quota, persisted: !!persisted } : null,
     };
-    const adapter = await globalThis.navigator?.gpu?.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
+    const gpu = globalThis.navigator?.gpu;
+    const adapter = await gpu?.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
     if (!adapter) return caps;
     const info = adapter.info ?? {};
     caps.webgpu = true;

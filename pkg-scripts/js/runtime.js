@@ -5,8 +5,11 @@ import init, { Loader } from "./torchlight_core.js";
 import { readPrefix, openRange } from "./download.js";
 import { asTorchlightError, abortedError } from "./errors.js";
 
-/** Bytes fetched first: the whole header of a small model, in one request. */
-const HEADER_PREFIX = 2 << 20;
+/**
+ * Bytes fetched first. Headers run from under 1 MiB to about 10 (a 128k-token vocabulary),
+ * and each miss costs a round trip that at least doubles the prefix.
+ */
+const HEADER_PREFIX = 1 << 20;
 /** Progress is reported about this often (in bytes), and at the end. */
 const PROGRESS_STEP = 1 << 20;
 

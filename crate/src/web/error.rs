@@ -92,16 +92,20 @@ fn model_code(e: &ModelError) -> &'static str {
         ModelError::ContextOverflow { .. } => "context_overflow",
         ModelError::Gpu(e) => gpu_code(e),
         ModelError::Io(_) => "network",
-        ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::BadConfig(_) | ModelError::Quant(_) => {
-            "invalid_model"
-        }
+        ModelError::MissingTensor(_)
+        | ModelError::TensorShape { .. }
+        | ModelError::BadConfig(_)
+        | ModelError::Quant(_) => "invalid_model",
     }
 }
 
 fn gguf_code(e: &GgufError) -> &'static str {
     match e {
         GgufError::NotGguf { .. } => "not_gguf",
-        GgufError::Truncated { .. } | GgufError::LengthTooLarge { .. } | GgufError::TensorOutOfRange { .. } => "truncated",
+        // A length or offset past the end of the file: it was cut short (or is corrupt).
+        GgufError::Truncated { .. } | GgufError::LengthTooLarge { .. } | GgufError::TensorOutOfRange { .. } => {
+            "truncated"
+        }
         GgufError::UnknownTensorType { .. } => "unsupported_quant",
         GgufError::Io(_) => "network",
         GgufError::UnsupportedVersion(_)

@@ -1,0 +1,50 @@
+// Headless Chromium with WebGPU (SwiftShader on machines without a GPU), opened on the test
+// page that imports the package. The server's URL comes from pkg-scripts/test-browser.sh.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const MODEL = "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+const BASE_URL = process.env.TORCHLIGHT_TEST_URL;
+const ARGS = [
+  "--no-sandbox",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--enable-unsafe-webgpu",
+];
+
+function chromiumPath() {
+  return process.env.CHROMIUM ?? execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+}
+
+/** A browser and a page on the test page, with `Torchlight` and `TorchlightError` on `window`. */
+export async function openPage() {
+  if (!BASE_URL) throw new Error("TORCHLIGHT_TEST_URL is not set: run pkg-scripts/test-browser.sh");
+  const browser = await chromium.launch({ executablePath: chromiumPath(), args: ARGS });
+  const page = await browser.newPage();
+  // Failures inside the page are easier to diagnose with its console in the log (HTTP error
+  // statuses are left out: the tests provoke them, and assert on them).
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) console.error(`[page] ${m.text()}`);
+  });
+  page.on("pageerror", (e) => console.error(`[page] ${e}`));
+  await page.goto(`${BASE_URL}/`);
+  await page.waitForFunction(() => window.Torchlight);
+  return { browser, page };
+}
+
+/** The native CLI's greedy answer for a chat prompt, as its `--json` output. */
+export function nativeGenerate(prompt, maxTokens) {
+  const cli = fileURLToPath(new URL("../../target/release/torchlight", import.meta.url));
+  const model = fileURLToPath(new URL(`../..${MODEL}`, import.meta.url));
+  const args = ["generate", "--model", model, "--chat", "--prompt", prompt, "--max-tokens", `${maxTokens}`, "--json"];
+  const run = spawnSync(cli, args, { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`${cli} failed: ${run.error ?? run.stderr}`);
+  // Its speed line, for comparison with the browser's.
+  console.log(`# native CLI: ${run.stderr.trim()}`);
+  return JSON.parse(run.stdout);
+}

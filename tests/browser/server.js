@@ -1,0 +1,98 @@
+// A static file server for the browser tests, with HTTP range requests as model hosts have
+// them: /pkg/ is the built npm package, /models/ the test models, everything else the test
+// page (page/). `?length=N` serves a file as if it ended after N bytes (a truncated copy).
+// Run directly, it listens on 127.0.0.1 on a free port and prints its URL.
+
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { createServer } from "node:http";
+import { extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const repo = resolve(here, "../..");
+const ROOTS = [
+  ["/pkg/", join(repo, "pkg")],
+  ["/models/", join(repo, "models")],
+  ["/", join(here, "page")],
+];
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+  ".md": "text/markdown; charset=utf-8",
+};
+
+/** The file a URL path names, or null when it names nothing under a root. */
+function fileFor(pathname) {
+  const [prefix, root] = ROOTS.find(([prefix]) => pathname.startsWith(prefix));
+  const path = resolve(root, "." + decodeURIComponent(pathname.slice(prefix.length - 1)));
+  return path === root || path.startsWith(root + sep) ? path : null;
+}
+
+/** `[start, end]` (inclusive) of a single `bytes=` range, or null when it cannot be served. */
+function parseRange(header, size) {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return null;
+  // `bytes=-N` is the last N bytes; `bytes=N-` runs to the end.
+  const [start, end] =
+    m[1] === ""
+      ? [Math.max(0, size - Number(m[2])), size - 1]
+      : [Number(m[1]), m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1)];
+  return start <= end && start < size ? [start, end] : null;
+}
+
+async function handle(request, response) {
+  const { pathname, searchParams } = new URL(request.url, "http://localhost");
+  const path = fileFor(pathname.endsWith("/") ? pathname + "index.html" : pathname);
+  const info = path && (await stat(path).catch(() => null));
+  if (!info?.isFile() || !["GET", "HEAD"].includes(request.method)) {
+    response.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
+    return;
+  }
+  const size = Math.min(info.size, Number(searchParams.get("length") ?? Infinity));
+  const headers = {
+    "Content-Type": TYPES[extname(path)] ?? "application/octet-stream",
+    "Accept-Ranges": "bytes",
+    "Cache-Control": "no-store",
+  };
+  let [start, end] = [0, size - 1];
+  let status = 200;
+  if (request.headers.range) {
+    const range = parseRange(request.headers.range, size);
+    if (!range) {
+      response.writeHead(416, { ...headers, "Content-Range": `bytes */${size}` }).end();
+      return;
+    }
+    [start, end] = range;
+    status = 206;
+    headers["Content-Range"] = `bytes ${start}-${end}/${size}`;
+  }
+  headers["Content-Length"] = String(Math.max(0, end - start + 1));
+  response.writeHead(status, headers);
+  if (request.method === "HEAD" || size === 0) {
+    response.end();
+    return;
+  }
+  createReadStream(path, { start, end }).pipe(response);
+}
+
+/** Listens on 127.0.0.1 on a free port; resolves to the base URL and a way to stop. */
+export function serve() {
+  const server = createServer((request, response) =>
+    handle(request, response).catch((e) => {
+      response.destroy(e);
+    }),
+  );
+  return new Promise((done) =>
+    server.listen(0, "127.0.0.1", () => {
+      done({ url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() });
+    }),
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { url } = await serve();
+  console.log(url);
+}
