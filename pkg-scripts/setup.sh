@@ -23,4 +23,25 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
 
+# The npm package and its browser tests: wasm-bindgen's CLI at the crate's version, Node.js,
+# headless Chromium (WebGPU on SwiftShader, no GPU needed) and playwright-core to drive it.
+bash pkg-scripts/wasm-bindgen-cli.sh
+
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+    echo "setup: Node.js 20 or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2
+    exit 1
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: installing chromium (browser tests)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# npm ci again only when the lock file changed since the last install.
+if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+    echo "setup: npm ci in tests/browser"
+    (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+
 bash pkg-scripts/fetch-test-model.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: set up, run the Rust test suite (GPU tests on whatever Vulkan adapter exists,
-# lavapipe in CI), and check that the core still builds for the browser.
+# lavapipe in CI), check that the core still builds for the browser, and run the npm package's
+# tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash pkg-scripts/setup.sh
@@ -10,4 +11,6 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 cargo test --release --workspace
 cargo build -p torchlight --target wasm32-unknown-unknown
-echo "test.sh: all tests passed and the wasm32 build succeeded"
+# The npm package, built and run in headless Chromium against the native CLI.
+bash pkg-scripts/test-browser.sh
+echo "test.sh: all tests passed, the wasm32 build succeeded, and the npm package works in Chromium"
