@@ -1,5 +1,5 @@
-// Loads that cannot succeed fail fast, before any weight is downloaded, with a TorchlightError
-// whose code says why: in the worker and in the page alike.
+// What cannot succeed fails fast with a TorchlightError whose code says why: loads before any
+// weight is downloaded (in the worker and in the page alike), requests before any GPU work.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -56,4 +56,30 @@ test("a load whose signal has fired fails with code aborted", async () => {
     Torchlight.load("/models/no-such-model.gguf", { signal: AbortSignal.abort() }).catch((e) => e.code),
   );
   assert.equal(error, "aborted");
+});
+
+test("requests the engine cannot take fail with their codes, before any GPU work", async () => {
+  const errors = await page.evaluate(async (model) => {
+    const engine = await Torchlight.load(model, { contextLength: 16 });
+    const codeOf = (params) => engine.chat.completions.create(params).then(() => null, (e) => e.code);
+    const messages = [{ role: "user", content: "What is the capital of France?" }];
+    const result = {
+      contextLength: engine.contextLength,
+      overflow: await codeOf({ messages }),
+      temperature: await codeOf({ messages, temperature: -1 }),
+      noMessages: await codeOf({}),
+      badMessage: await codeOf({ messages: [{ role: "user" }] }),
+    };
+    await engine.unload();
+    result.afterUnload = await codeOf({ messages });
+    return result;
+  }, MODEL);
+  assert.deepEqual(errors, {
+    contextLength: 16,
+    overflow: "context_overflow",
+    temperature: "invalid_request",
+    noMessages: "invalid_request",
+    badMessage: "invalid_request",
+    afterUnload: "aborted",
+  });
 });
