@@ -23,8 +23,8 @@ function lengthOf(response, url) {
 
 /**
  * Bytes `[start, end)` of the file (`end` is capped at the file's length): the file's length,
- * and the bytes as chunks `{ offset, bytes }` to pull as they arrive, so the network waits for
- * whoever consumes them.
+ * its validators (`etag`, `lastModified`, null when not sent), and the bytes as chunks
+ * `{ offset, bytes }` to pull as they arrive, so the network waits for whoever consumes them.
  */
 export async function openRange(url, start, end, signal) {
   let response;
@@ -37,7 +37,12 @@ export async function openRange(url, start, end, signal) {
     throw new TorchlightError("network", `cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`.trim());
   }
   const fileLength = lengthOf(response, url);
-  return { fileLength, chunks: read(response, url, start, Math.min(end, fileLength), signal) };
+  return {
+    fileLength,
+    etag: response.headers.get("ETag"),
+    lastModified: response.headers.get("Last-Modified"),
+    chunks: read(response, url, start, Math.min(end, fileLength), signal),
+  };
 }
 
 async function* read(response, url, start, end, signal) {
@@ -66,16 +71,4 @@ async function* read(response, url, start, end, signal) {
   } finally {
     reader.cancel().catch(() => {});
   }
-}
-
-/** The first `length` bytes of the file (all of it if shorter), and the file's length. */
-export async function readPrefix(url, length, signal) {
-  const { fileLength, chunks } = await openRange(url, 0, length, signal);
-  const buffer = new Uint8Array(Math.min(length, fileLength));
-  let filled = 0;
-  for await (const { bytes } of chunks) {
-    buffer.set(bytes, filled);
-    filled += bytes.length;
-  }
-  return { bytes: buffer, fileLength };
 }

@@ -12,6 +12,10 @@ export type TorchlightErrorCode =
   | "invalid_model"
   /** The download failed: an HTTP error status, a dropped connection, no network. */
   | "network"
+  /** A cached download cannot go on: the file changed on the server since its first chunks were stored. */
+  | "integrity"
+  /** The browser's storage quota has no room to cache the model; nothing of it was kept. */
+  | "quota_exceeded"
   /** No WebGPU in this browser, or no adapter or device it would give. */
   | "no_webgpu"
   /** The GPU device was lost (driver reset, too much memory); load again. */
@@ -56,7 +60,8 @@ export interface Capabilities {
 }
 
 export interface LoadProgress {
-  phase: "download";
+  /** "cache" while the bytes come from the IndexedDB weight cache, "download" from the network. */
+  phase: "download" | "cache";
   /** Bytes of the file received so far (the model is complete at `totalBytes`). */
   loadedBytes: number;
   totalBytes: number;
@@ -151,7 +156,29 @@ export interface Engine {
   unload(): Promise<void>;
 }
 
+/** A model file in the weight cache. */
+export interface CachedModel {
+  /** The absolute URL it was loaded from: the cache's key. */
+  url: string;
+  /** The file's length. */
+  bytes: number;
+  /** Every chunk is stored and verified: the next load makes no network request. */
+  complete: boolean;
+  /** When a load last used it (ms since the epoch). */
+  lastUsed: number;
+}
+
+/** The IndexedDB weight cache `Torchlight.load` reads and fills. */
+export interface WeightCache {
+  list(): Promise<CachedModel[]>;
+  /** Drops the model at `url` (relative to the page, as for `load`); the next load downloads it. */
+  delete(url: string | URL): Promise<void>;
+  /** The origin's storage use and quota in bytes (`navigator.storage.estimate()`). */
+  usage(): Promise<{ usage: number; quota: number }>;
+}
+
 export class Torchlight {
+  static readonly cache: WeightCache;
   static probe(): Promise<Capabilities>;
   static load(url: string | URL, options?: LoadOptions): Promise<Engine>;
 }

@@ -1,5 +1,6 @@
 // torchlight: quantized GGUF language models on WebGPU, in a browser tab.
 
+import * as cache from "./cache.js";
 import { Engine } from "./engine.js";
 import { TorchlightError, abortedError } from "./errors.js";
 import { RemoteEngine } from "./remote.js";
@@ -16,6 +17,9 @@ const LIMITS = [
 ];
 
 export class Torchlight {
+  /** The IndexedDB weight cache: `list()`, `delete(url)`, `usage()`. */
+  static cache = { list: cache.list, delete: cache.delete, usage: cache.usage };
+
   /** What this browser offers: WebGPU, its adapter, features and limits, and storage. */
   static async probe() {
     const storage = await globalThis.navigator?.storage?.estimate?.().catch(() => null);
@@ -48,7 +52,8 @@ export class Torchlight {
 
   /**
    * Downloads the GGUF model at `url` (relative to the page) straight onto the GPU and returns
-   * an engine for it. The file streams through in chunks; it is never whole in memory.
+   * an engine for it. The file streams through in chunks, through the weight cache; it is never
+   * whole in memory.
    */
   static async load(url, { onProgress, contextLength, worker = true, signal } = {}) {
     if (signal?.aborted) throw abortedError();

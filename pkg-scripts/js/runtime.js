@@ -2,7 +2,7 @@
 // itself with `worker: false`. Loads a model by URL and answers requests through the core.
 
 import init, { Loader } from "./torchlight_core.js";
-import { readPrefix, openRange } from "./download.js";
+import { openCachedFile } from "./cache.js";
 import { asTorchlightError, abortedError } from "./errors.js";
 
 /**
@@ -21,36 +21,44 @@ function loadCore() {
   return core;
 }
 
+/** Bytes `[start, end)` of `file`, written at their offsets into `into` (by default a new buffer from byte 0). */
+async function readBytes(file, start, end, into = new Uint8Array(end)) {
+  for await (const piece of file.read(start, end)) into.set(piece.bytes, piece.offset);
+  return into;
+}
+
 /**
  * Reads the header, growing the prefix while the core asks for more, and returns the loader
  * and the prefix (whose tail may already hold tensor data).
  */
-async function openModel(url, contextLength, signal) {
-  let { bytes, fileLength } = await readPrefix(url, HEADER_PREFIX, signal);
+async function openModel(file, contextLength) {
+  let bytes = await readBytes(file, 0, Math.min(HEADER_PREFIX, file.fileLength));
   for (;;) {
     try {
-      return { loader: await Loader.create(bytes, fileLength, contextLength), bytes };
+      return { loader: await Loader.create(bytes, file.fileLength, contextLength), bytes };
     } catch (e) {
       if (e?.code !== "truncated_header") throw e;
-      // Fetch only what is missing, at least doubling the prefix so a huge header takes few trips.
-      const want = Math.min(fileLength, Math.max(e.needed, 2 * bytes.length));
+      // Read only what is missing, at least doubling the prefix so a huge header takes few trips.
+      const want = Math.min(file.fileLength, Math.max(e.needed, 2 * bytes.length));
       const grown = new Uint8Array(want);
       grown.set(bytes);
-      const { chunks } = await openRange(url, bytes.length, want, signal);
-      for await (const chunk of chunks) grown.set(chunk.bytes, chunk.offset);
-      bytes = grown;
+      bytes = await readBytes(file, bytes.length, want, grown);
     }
   }
 }
 
-/** Streams the tensor data into the loader: first what the prefix already holds, then the rest. */
-async function streamWeights(loader, url, prefix, signal, onProgress) {
+/**
+ * Streams the tensor data into the loader: first what the prefix already holds, then the rest,
+ * from the cache where it holds it (phase "cache") and the network where not ("download").
+ */
+async function streamWeights(loader, file, prefix, onProgress) {
   let [at, end] = loader.range();
   let reported = -Infinity;
+  let fromCache = file.complete;
   const progress = () => {
     if (at - reported < PROGRESS_STEP && at < end) return;
     reported = at;
-    onProgress?.({ phase: "download", loadedBytes: at, totalBytes: end, fromCache: false });
+    onProgress?.({ phase: fromCache ? "cache" : "download", loadedBytes: at, totalBytes: end, fromCache });
   };
   if (at < prefix.length) {
     loader.push(at, prefix.subarray(at, Math.min(prefix.length, end)));
@@ -58,10 +66,10 @@ async function streamWeights(loader, url, prefix, signal, onProgress) {
   }
   progress();
   if (at >= end) return;
-  const { chunks } = await openRange(url, at, end, signal);
-  for await (const chunk of chunks) {
-    loader.push(chunk.offset, chunk.bytes);
-    at = chunk.offset + chunk.bytes.length;
+  for await (const piece of file.read(at, end)) {
+    loader.push(piece.offset, piece.bytes);
+    at = piece.offset + piece.bytes.length;
+    fromCache = piece.fromCache;
     progress();
   }
 }
@@ -82,9 +90,18 @@ export class LocalEngine {
     try {
       await loadCore();
       if (signal?.aborted) throw abortedError();
-      const { loader, bytes } = await openModel(url, contextLength, signal);
+      const file = await openCachedFile(url, signal);
+      let loader, bytes;
       try {
-        await streamWeights(loader, url, bytes, signal, onProgress);
+        ({ loader, bytes } = await openModel(file, contextLength));
+      } catch (e) {
+        // Not a model we can run (a download that failed can resume): its bytes would only take room.
+        if (!["network", "aborted"].includes(asTorchlightError(e).code)) await file.discard();
+        throw e;
+      }
+      try {
+        await streamWeights(loader, file, bytes, onProgress);
+        await file.finish();
       } catch (e) {
         loader.free();
         throw e;

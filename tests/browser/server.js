@@ -1,6 +1,9 @@
 // A static file server for the browser tests, with HTTP range requests as model hosts have
 // them: /pkg/ is the built npm package, /models/ the test models, everything else the test
 // page (page/). `?length=N` serves a file as if it ended after N bytes (a truncated copy).
+// For the cache tests: `/__log` lists the requests for /models/ so far (method, URL, Range), and
+// `/__drop?url=U&after=N` makes the next response for U that is longer than N bytes break off
+// after N, as a dropped connection does (armed out of band so U stays the cache's key).
 // Run directly, it listens on 127.0.0.1 on a free port and prints its URL.
 
 import { createReadStream } from "node:fs";
@@ -43,8 +46,20 @@ function parseRange(header, size) {
   return start <= end && start < size ? [start, end] : null;
 }
 
+const log = [];
+/** URL → bytes after which its next long enough response breaks off. */
+const drops = new Map();
+
+function control(pathname, searchParams, response) {
+  if (pathname === "/__drop") drops.set(searchParams.get("url"), Number(searchParams.get("after")));
+  const body = pathname === "/__log" ? JSON.stringify(log) : "{}";
+  response.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store" }).end(body);
+}
+
 async function handle(request, response) {
   const { pathname, searchParams } = new URL(request.url, "http://localhost");
+  if (pathname.startsWith("/__")) return control(pathname, searchParams, response);
+  if (pathname.startsWith("/models/")) log.push({ method: request.method, url: request.url, range: request.headers.range ?? null });
   const path = fileFor(pathname.endsWith("/") ? pathname + "index.html" : pathname);
   const info = path && (await stat(path).catch(() => null));
   if (!info?.isFile() || !["GET", "HEAD"].includes(request.method)) {
@@ -73,6 +88,15 @@ async function handle(request, response) {
   response.writeHead(status, headers);
   if (request.method === "HEAD" || size === 0) {
     response.end();
+    return;
+  }
+  const drop = drops.get(request.url);
+  if (drop !== undefined && end - start + 1 > drop) {
+    drops.delete(request.url);
+    // Close the socket once the first `drop` bytes are flushed: the body ends short.
+    const stream = createReadStream(path, { start, end: start + drop - 1 });
+    stream.pipe(response, { end: false });
+    stream.on("end", () => response.socket.end());
     return;
   }
   createReadStream(path, { start, end }).pipe(response);
