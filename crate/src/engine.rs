@@ -226,18 +226,4 @@ impl<B: Backend> Engine<B> {
             decode_time: start.elapsed() - prefill_time,
         })
     }
-
-    /// Logits at every position of `tokens` (teacher forcing), row-major `[tokens][vocab]`.
-    /// Runs one token batch at a time with its own scratch, for tests and scoring.
-    pub async fn score(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
-        self.check_fits(tokens.len())?;
-        let batch = self.act.max_tokens;
-        let act = Activations::new(&mut self.backend, &self.weights, batch, true)?;
-        let mut all = Vec::with_capacity(tokens.len() * self.config().vocab_size);
-        for (i, chunk) in tokens.chunks(batch).enumerate() {
-            forward(&mut self.backend, &self.weights, &self.cache, &act, chunk, i * batch, Logits::All);
-            all.extend(self.backend.read(&act.logits, chunk.len()).await?);
-        }
-        Ok(all)
-    }
 }

@@ -9,7 +9,6 @@ use crate::quant::QuantFormat;
 #[derive(Clone, Debug)]
 pub struct GpuTensor {
     buf: Tracked,
-    pub rows: usize,
     pub width: usize,
 }
 
@@ -79,7 +78,7 @@ impl GpuBackend {
     /// An activation buffer holding `data` (`width` values per row).
     pub fn tensor_from(&mut self, width: usize, data: &[f32]) -> Result<GpuTensor, ModelError> {
         let buf = self.upload("tensor", bytemuck::cast_slice(data))?;
-        Ok(GpuTensor { buf, rows: data.len() / width, width })
+        Ok(GpuTensor { buf, width })
     }
 
     pub fn stats(&self) -> GpuStats {
@@ -172,12 +171,12 @@ impl Backend for GpuBackend {
 
     fn vector(&mut self, name: &str, values: &[f32]) -> Result<GpuTensor, ModelError> {
         let buf = self.upload(name, bytemuck::cast_slice(values))?;
-        Ok(GpuTensor { buf, rows: 1, width: values.len() })
+        Ok(GpuTensor { buf, width: values.len() })
     }
 
     fn buffer(&mut self, rows: usize, width: usize) -> Result<GpuTensor, ModelError> {
         let buf = self.storage("activations", (rows * width * 4) as u64)?;
-        Ok(GpuTensor { buf, rows, width })
+        Ok(GpuTensor { buf, width })
     }
 
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<GpuCache, ModelError> {
