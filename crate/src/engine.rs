@@ -36,6 +36,18 @@ impl Default for LoadOptions {
     }
 }
 
+impl LoadOptions {
+    /// The KV cache's positions for this model: never more than it was trained for.
+    pub fn context_for(&self, config: &ModelConfig) -> usize {
+        self.context.min(config.train_context).max(1)
+    }
+
+    /// Most tokens one forward step runs, for a cache of `context` positions.
+    pub fn batch_for(&self, context: usize) -> usize {
+        self.max_batch.clamp(1, context)
+    }
+}
+
 pub struct GenerateOptions {
     pub max_tokens: usize,
     pub sampling: SamplingParams,
@@ -113,9 +125,10 @@ impl<B: Backend> Engine<B> {
         chat: ChatTemplate,
         options: &LoadOptions,
     ) -> Result<Self, EngineError> {
-        let context = options.context.min(weights.config.train_context).max(1);
+        let context = options.context_for(&weights.config);
         let cache = backend.cache(&weights.config, context)?;
-        let act = Activations::new(&mut backend, &weights, options.max_batch.clamp(1, context), false)?;
+        let act = Activations::new(&mut backend, &weights, options.batch_for(context), false)?;
+        backend.prepare(&weights);
         // Unseeded requests should differ from run to run; the clock is enough entropy for that.
         let sampler_seed = web_time::SystemTime::now()
             .duration_since(web_time::UNIX_EPOCH)

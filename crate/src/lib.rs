@@ -8,5 +8,6 @@ pub mod tokenizer;
 pub mod gpu;
 pub mod model;
 pub mod engine;
+pub mod footprint;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

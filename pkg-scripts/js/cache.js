@@ -64,6 +64,8 @@ class CachedFile {
   #manifest;
   /** Chunks known good in this load: read back and verified, or just fetched and stored. */
   #verified = new Set();
+  /** Chunks this load fetched: reading them back is not a load from the cache. */
+  #fetched = new Set();
 
   constructor(db, url, signal, manifest) {
     this.#db = db;
@@ -107,7 +109,7 @@ class CachedFile {
     while (index < last) {
       const cached = await this.#cachedChunk(index);
       if (cached) {
-        yield clip(index, cached, start, end, true);
+        yield clip(index, cached, start, end, !this.#fetched.has(index));
         index += 1;
         continue;
       }
@@ -156,7 +158,12 @@ class CachedFile {
   /** Fetches chunks `[first, stop)` by range and stores each; yields `[index, bytes]` per chunk. */
   async *#fetch(first, stop) {
     const response = await openRange(this.#url, first * CHUNK_SIZE, stop * CHUNK_SIZE, this.#signal);
-    await this.#checkSameFile(response);
+    try {
+      await this.#checkSameFile(response);
+    } catch (e) {
+      response.cancel();
+      throw e;
+    }
     const lengthOf = (index) => Math.min(CHUNK_SIZE, this.fileLength - index * CHUNK_SIZE);
     let index = first;
     let chunk = new Uint8Array(lengthOf(index));
@@ -183,6 +190,7 @@ class CachedFile {
   async #checkSameFile({ fileLength, etag, lastModified }) {
     const manifest = this.#manifest;
     if (!manifest) {
+      if (this.#db) await this.#claimRoom(fileLength);
       this.#manifest = { url: this.#url, bytes: fileLength, chunkSize: CHUNK_SIZE, etag, lastModified, complete: false, lastUsed: Date.now() };
       await this.#putManifest();
       return;
@@ -194,8 +202,20 @@ class CachedFile {
     }
   }
 
+  /**
+   * Before the first byte of a new file is stored: asks the browser to keep the origin's data
+   * (so a model is not evicted under storage pressure), and fails, leaving nothing behind, when
+   * the file cannot fit in what the origin has left.
+   */
+  async #claimRoom(fileLength) {
+    await globalThis.navigator?.storage?.persist?.().catch(() => false);
+    const shortfall = await storageShortfall(fileLength);
+    if (shortfall) throw new TorchlightError("quota_exceeded", `cannot cache ${this.#url}: ${shortfall}`);
+  }
+
   async #store(index, chunk) {
     this.#verified.add(index);
+    this.#fetched.add(index);
     if (!this.#db) return;
     const record = { hash: await sha256(chunk), bytes: chunk };
     try {
@@ -204,7 +224,12 @@ class CachedFile {
       if (e?.name !== "QuotaExceededError") throw e;
       // Half a model in the cache would only take room: leave nothing behind.
       await this.discard();
-      throw new TorchlightError("quota_exceeded", `not enough storage to cache ${this.#url} (${this.fileLength} bytes)`);
+      // What the browser took before refusing is, near enough, what it had free.
+      const stored = (this.#verified.size - 1) * CHUNK_SIZE;
+      throw new TorchlightError(
+        "quota_exceeded",
+        `cannot cache ${this.#url}: it needs ${megabytes(this.fileLength)} of storage, but the browser refused to store more after ${megabytes(stored)} of it`,
+      );
     }
   }
 
@@ -241,4 +266,14 @@ export { remove as delete };
 export async function usage() {
   const { usage = 0, quota = 0 } = (await globalThis.navigator?.storage?.estimate?.()) ?? {};
   return { usage, quota };
+}
+
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** Why `bytes` more cannot be stored, as a sentence; null when they fit (or the browser does not say). */
+export async function storageShortfall(bytes) {
+  const { usage: used, quota } = await usage();
+  const free = Math.max(0, quota - used);
+  if (!quota || bytes <= free) return null;
+  return `it needs ${megabytes(bytes)} of storage, but only ${megabytes(free)} of this site's ${megabytes(quota)} is free`;
 }

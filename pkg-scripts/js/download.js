@@ -24,7 +24,8 @@ function lengthOf(response, url) {
 /**
  * Bytes `[start, end)` of the file (`end` is capped at the file's length): the file's length,
  * its validators (`etag`, `lastModified`, null when not sent), and the bytes as chunks
- * `{ offset, bytes }` to pull as they arrive, so the network waits for whoever consumes them.
+ * `{ offset, bytes }` to pull as they arrive, so the network waits for whoever consumes them;
+ * `cancel()` drops the response when its bytes are not wanted after all.
  */
 export async function openRange(url, start, end, signal) {
   let response;
@@ -42,6 +43,7 @@ export async function openRange(url, start, end, signal) {
     etag: response.headers.get("ETag"),
     lastModified: response.headers.get("Last-Modified"),
     chunks: read(response, url, start, Math.min(end, fileLength), signal),
+    cancel: () => response.body?.cancel().catch(() => {}),
   };
 }
 
@@ -71,4 +73,21 @@ async function* read(response, url, start, end, signal) {
   } finally {
     reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * The file at `url` for a look at its header, uncached: its first `prefix` bytes are fetched at
+ * once, and any later `read(start, end)` past them is one more range request.
+ */
+export async function openRemoteFile(url, prefix, signal) {
+  const first = await openRange(url, 0, prefix, signal);
+  const head = new Uint8Array(Math.min(prefix, first.fileLength));
+  for await (const { offset, bytes } of first.chunks) head.set(bytes, offset);
+  return {
+    fileLength: first.fileLength,
+    async *read(start, end) {
+      if (end <= head.length) yield { offset: start, bytes: head.subarray(start, end) };
+      else yield* (await openRange(url, start, end, signal)).chunks;
+    },
+  };
 }

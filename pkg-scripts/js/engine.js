@@ -48,6 +48,14 @@ export class Engine {
   }
 
   /**
+   * Memory in use: `{ wasmMemoryBytes, gpuBytes }`. wasm memory never shrinks, so after a load
+   * this is also the load's peak.
+   */
+  stats() {
+    return this.#core.stats();
+  }
+
+  /**
    * Ends the engine: a running request fails with code `aborted`, as do queued ones and any
    * made later, and the GPU memory is freed (with a worker, the worker ends).
    */

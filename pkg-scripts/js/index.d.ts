@@ -60,12 +60,39 @@ export interface Capabilities {
 }
 
 export interface LoadProgress {
-  /** "cache" while the bytes come from the IndexedDB weight cache, "download" from the network. */
-  phase: "download" | "cache";
+  /**
+   * "download" while the bytes come from the network, "cache" from the IndexedDB weight cache
+   * (each piece goes to the GPU as it arrives); then "upload" while the GPU takes the last of
+   * them, and "compile" while the GPU pipelines are built.
+   */
+  phase: "download" | "cache" | "upload" | "compile";
   /** Bytes of the file received so far (the model is complete at `totalBytes`). */
   loadedBytes: number;
   totalBytes: number;
   fromCache: boolean;
+}
+
+/** What `Torchlight.estimate` finds in a model's header. */
+export interface Estimate {
+  /** The file's length: what a download stores. */
+  bytes: number;
+  /** GPU memory the loaded model takes: weights + KV cache + activations. */
+  gpuBytes: number;
+  weightBytes: number;
+  kvBytes: number;
+  activationBytes: number;
+  /** `general.architecture`, supported or not. */
+  architecture: string;
+  /** The weight type holding the most bytes ("Q4_1", "Q4_K", ...). */
+  quantization: string;
+  /** KV cache positions a load with the same `contextLength` would allocate. */
+  contextLength: number;
+  /** The cache holds the whole file: loading it needs no network. */
+  cached: boolean;
+  /** Nothing stands in the way: `reasons` is empty. */
+  fits: boolean;
+  /** Why it would not load, one sentence each (architecture, quant, WebGPU, device limits, storage). */
+  reasons: string[];
 }
 
 export interface LoadOptions {
@@ -152,6 +179,8 @@ export interface Engine {
       create(params: ChatCompletionParams & { stream?: false }): Promise<ChatCompletion>;
     };
   };
+  /** Memory in use. wasm memory never shrinks, so after a load it is the load's peak. */
+  stats(): Promise<{ wasmMemoryBytes: number; gpuBytes: number }>;
   /** Ends running and queued requests (code `aborted`) and frees the GPU memory. */
   unload(): Promise<void>;
 }
@@ -180,5 +209,7 @@ export interface WeightCache {
 export class Torchlight {
   static readonly cache: WeightCache;
   static probe(): Promise<Capabilities>;
+  /** Reads only the header (HTTP range requests): what the model needs and whether it fits here. */
+  static estimate(url: string | URL, options?: { contextLength?: number; signal?: AbortSignal }): Promise<Estimate>;
   static load(url: string | URL, options?: LoadOptions): Promise<Engine>;
 }

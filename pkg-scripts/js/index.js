@@ -51,6 +51,35 @@ export class Torchlight {
   }
 
   /**
+   * Whether the model at `url` can run here, and what it needs, from its GGUF header alone
+   * (range requests for its first bytes, or the cache when it holds the whole file).
+   */
+  static async estimate(url, { contextLength, signal } = {}) {
+    const absolute = new URL(url, globalThis.location?.href).href;
+    const caps = await Torchlight.probe();
+    const bindingLimit = caps.limits ? Math.min(caps.limits.maxStorageBufferBindingSize, caps.limits.maxBufferSize) : undefined;
+    const { estimate } = await import("./runtime.js");
+    const found = await estimate(absolute, { contextLength, bindingLimit, signal });
+    const reasons = [...found.problems];
+    if (!caps.webgpu) reasons.unshift("this browser offers no WebGPU adapter");
+    const shortfall = found.cached ? null : await cache.storageShortfall(found.bytes);
+    if (shortfall) reasons.push(`the model cannot be stored on this device: ${shortfall}`);
+    return {
+      bytes: found.bytes,
+      gpuBytes: found.gpuBytes,
+      weightBytes: found.weightBytes,
+      kvBytes: found.kvBytes,
+      activationBytes: found.activationBytes,
+      architecture: found.architecture,
+      quantization: found.quantization,
+      contextLength: found.contextLength,
+      cached: found.cached,
+      fits: reasons.length === 0,
+      reasons,
+    };
+  }
+
+  /**
    * Downloads the GGUF model at `url` (relative to the page) straight onto the GPU and returns
    * an engine for it. The file streams through in chunks, through the weight cache; it is never
    * whole in memory.

@@ -64,6 +64,16 @@ export class RemoteEngine {
     }).finally(() => signal?.removeEventListener("abort", onAbort));
   }
 
+  /** As `LocalEngine.stats`, measured in the worker. */
+  stats() {
+    if (this.#closed) return Promise.reject(abortedError("the engine was unloaded"));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { onDelta: () => {}, resolve, reject });
+      this.#worker.postMessage({ type: "stats", id });
+    });
+  }
+
   async unload() {
     this.#fail(abortedError("the engine was unloaded"));
   }

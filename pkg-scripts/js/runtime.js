@@ -1,8 +1,9 @@
 // The engine where the wasm core runs: in the dedicated worker (the default), or in the page
 // itself with `worker: false`. Loads a model by URL and answers requests through the core.
 
-import init, { Loader } from "./torchlight_core.js";
-import { openCachedFile } from "./cache.js";
+import init, { Loader, estimate as estimateHeader } from "./torchlight_core.js";
+import { list as listCached, openCachedFile } from "./cache.js";
+import { openRemoteFile } from "./download.js";
 import { asTorchlightError, abortedError } from "./errors.js";
 
 /**
@@ -13,6 +14,7 @@ const HEADER_PREFIX = 1 << 20;
 /** Progress is reported about this often (in bytes), and at the end. */
 const PROGRESS_STEP = 1 << 20;
 
+/** The wasm module's exports, once instantiated. */
 let core;
 
 /** Fetches and instantiates the wasm next to this file, once. */
@@ -28,14 +30,14 @@ async function readBytes(file, start, end, into = new Uint8Array(end)) {
 }
 
 /**
- * Reads the header, growing the prefix while the core asks for more, and returns the loader
- * and the prefix (whose tail may already hold tensor data).
+ * Reads the header, growing the prefix while `open(prefix)` asks for more, and returns what
+ * `open` made and the prefix (whose tail may already hold tensor data).
  */
-async function openModel(file, contextLength) {
+async function withHeader(file, open) {
   let bytes = await readBytes(file, 0, Math.min(HEADER_PREFIX, file.fileLength));
   for (;;) {
     try {
-      return { loader: await Loader.create(bytes, file.fileLength, contextLength), bytes };
+      return { opened: await open(bytes), bytes };
     } catch (e) {
       if (e?.code !== "truncated_header") throw e;
       // Read only what is missing, at least doubling the prefix so a huge header takes few trips.
@@ -44,6 +46,22 @@ async function openModel(file, contextLength) {
       grown.set(bytes);
       bytes = await readBytes(file, bytes.length, want, grown);
     }
+  }
+}
+
+/**
+ * What the model at `url` (absolute) needs, from its header alone: read from the cache where
+ * it holds the whole file, else by range requests that store nothing.
+ */
+export async function estimate(url, { contextLength, bindingLimit, signal } = {}) {
+  try {
+    await loadCore();
+    const cached = (await listCached()).some((m) => m.url === url && m.complete);
+    const file = cached ? await openCachedFile(url, signal) : await openRemoteFile(url, HEADER_PREFIX, signal);
+    const { opened } = await withHeader(file, (bytes) => estimateHeader(bytes, file.fileLength, contextLength, bindingLimit));
+    return { ...opened, bytes: file.fileLength, cached };
+  } catch (e) {
+    throw asTorchlightError(e);
   }
 }
 
@@ -93,19 +111,26 @@ export class LocalEngine {
       const file = await openCachedFile(url, signal);
       let loader, bytes;
       try {
-        ({ loader, bytes } = await openModel(file, contextLength));
+        ({ opened: loader, bytes } = await withHeader(file, (bytes) => Loader.create(bytes, file.fileLength, contextLength)));
       } catch (e) {
         // Not a model we can run (a download that failed can resume): its bytes would only take room.
         if (!["network", "aborted"].includes(asTorchlightError(e).code)) await file.discard();
         throw e;
       }
+      const [, end] = loader.range();
+      const fromCache = file.complete;
+      const phase = (phase) => onProgress?.({ phase, loadedBytes: end, totalBytes: end, fromCache });
       try {
         await streamWeights(loader, file, bytes, onProgress);
         await file.finish();
+        // Every byte is queued for the GPU; wait until it holds them.
+        phase("upload");
+        await loader.flush();
       } catch (e) {
         loader.free();
         throw e;
       }
+      phase("compile");
       // `finish` takes the loader whatever it returns.
       return new LocalEngine(loader.finish());
     } catch (e) {
@@ -129,6 +154,11 @@ export class LocalEngine {
     } catch (e) {
       throw this.#unloaded ? abortedError("the engine was unloaded") : asTorchlightError(e);
     }
+  }
+
+  /** Memory in use: the wasm heap (it never shrinks, so this is also its peak) and GPU buffers. */
+  async stats() {
+    return { wasmMemoryBytes: (await loadCore()).memory.buffer.byteLength, gpuBytes: this.#engine.gpuBytes };
   }
 
   /** Stops a running request and frees the GPU memory. */

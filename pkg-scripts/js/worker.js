@@ -1,7 +1,7 @@
 // The dedicated module worker that holds the wasm core when `Torchlight.load` runs with
 // `worker: true`: the page stays responsive while weights upload and tokens decode.
-// Protocol (page → worker): load, generate, abort. (worker → page): progress, loaded, delta,
-// done, failed. Requests carry an id; the load is id 0.
+// Protocol (page → worker): load, generate, abort, stats. (worker → page): progress, loaded,
+// delta, done, failed. Requests carry an id; the load is id 0.
 
 import { LocalEngine } from "./runtime.js";
 import { errorToMessage } from "./errors.js";
@@ -40,6 +40,9 @@ self.onmessage = async ({ data }) => {
       }
       break;
     }
+    case "stats":
+      postMessage({ type: "done", id: data.id, result: await engine.stats() });
+      break;
     case "abort":
       if (current?.id === data.id) current.controller.abort();
       break;

@@ -32,15 +32,20 @@ async function requestsFor(url) {
 
 const rangeStart = (r) => Number(/^bytes=(\d+)-/.exec(r.range)?.[1]);
 
-/** Loads `url` and unloads it at once: how long it took and which progress phases it went through, or its error. */
+/**
+ * Loads `url` and unloads it at once: how long it took, which progress phases it went through
+ * and the engine's memory stats, or its error.
+ */
 function load(url) {
   return page.evaluate(async (url) => {
     const phases = new Set();
     const start = performance.now();
     try {
       const engine = await Torchlight.load(url, { onProgress: (p) => phases.add(`${p.phase}:${p.fromCache}`) });
+      const ms = Math.round(performance.now() - start);
+      const stats = await engine.stats();
       await engine.unload();
-      return { ms: Math.round(performance.now() - start), phases: [...phases] };
+      return { ms, phases: [...phases], stats };
     } catch (e) {
       return { code: e.code, message: e.message };
     }
@@ -89,16 +94,21 @@ test("a second load, after a page reload, reads the model from the cache with no
   const url = `${MODEL}?cache=twice`;
   const first = await load(url);
   assert.ok(first.ms, first.message);
-  assert.ok(first.phases.includes("download:false"), first.phases.join());
+  assert.deepEqual(first.phases, ["download:false", "upload:false", "compile:false"]);
   const entry = await cached(url);
   assert.equal(entry?.complete, true);
+  // The weights streamed through: wasm memory (whose size is its peak) never held the model.
+  const { wasmMemoryBytes, gpuBytes } = first.stats;
+  assert.ok(wasmMemoryBytes < entry.bytes / 3, `wasm memory ${wasmMemoryBytes} bytes for a ${entry.bytes}-byte model`);
+  assert.ok(gpuBytes > entry.bytes * 0.9, `${gpuBytes} bytes on the GPU`);
+  console.log(`# peak wasm memory during the load: ${(wasmMemoryBytes / 2 ** 20).toFixed(1)} MiB; GPU buffers ${(gpuBytes / 2 ** 20).toFixed(1)} MiB`);
 
   await reloadPage();
   const requests = (await requestsFor(url)).length;
   const second = await load(url);
   assert.ok(second.ms, second.message);
   assert.equal((await requestsFor(url)).length, requests, "the cached load made requests for the model");
-  assert.deepEqual(second.phases, ["cache:true"]);
+  assert.deepEqual(second.phases, ["cache:true", "upload:true", "compile:true"]);
   assert.equal((await cached(url))?.complete, true);
   console.log(`# load from the network: ${first.ms} ms; from the cache: ${second.ms} ms (${entry.bytes} bytes)`);
 });

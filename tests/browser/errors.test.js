@@ -51,6 +51,11 @@ for (const worker of [true, false]) {
   }
 }
 
+test("after every failure above, the cache lists only complete models", async () => {
+  const listed = await page.evaluate(() => Torchlight.cache.list());
+  assert.ok(listed.every((m) => m.complete), JSON.stringify(listed));
+});
+
 test("a load whose signal has fired fails with code aborted", async () => {
   const error = await page.evaluate(() =>
     Torchlight.load("/models/no-such-model.gguf", { signal: AbortSignal.abort() }).catch((e) => e.code),

@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use torchlight::engine::LoadOptions;
+use torchlight::footprint::Footprint;
 use torchlight::model::ModelConfig;
 
 use super::{open, CliError};
@@ -35,15 +37,20 @@ pub fn run(path: &Path) -> Result<(), CliError> {
         println!("  {ty:<6} {count:>4} tensors {:>10.1} MiB{supported}", *bytes as f64 / (1 << 20) as f64);
     }
 
-    // On the GPU: the weights as stored (norms expand to f32, a few KiB), plus the KV cache.
-    let weights: u64 = file.tensors.iter().map(|t| if t.dims.len() == 1 { t.n_elems() * 4 } else { t.n_bytes }).sum();
-    let kv_per_token = (2 * config.n_layers * config.kv_width() * 4) as u64;
-    println!("GPU weights   {:.1} MiB", weights as f64 / (1 << 20) as f64);
-    for context in [2048usize, config.train_context] {
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    for context in [LoadOptions::default().context, config.train_context] {
+        let footprint = Footprint::of(&file, &LoadOptions { context, ..LoadOptions::default() });
         println!(
-            "GPU total     {:.1} MiB with a {context}-token KV cache",
-            (weights + kv_per_token * context as u64) as f64 / (1 << 20) as f64
+            "GPU memory    {:.1} MiB with a {}-token context (weights {:.1}, KV cache {:.1}, activations {:.1})",
+            mib(footprint.gpu_bytes()),
+            footprint.context_length,
+            mib(footprint.weight_bytes),
+            mib(footprint.kv_bytes),
+            mib(footprint.activation_bytes),
         );
+    }
+    for problem in Footprint::of(&file, &LoadOptions::default()).problems {
+        println!("cannot run    {problem}");
     }
     Ok(())
 }

@@ -2,7 +2,7 @@ use super::context::{Gpu, GpuError};
 use super::kernels::Kernel;
 use super::recorder::{GpuStats, Recorder, Tracked};
 use crate::gguf::TensorInfo;
-use crate::model::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder};
+use crate::model::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder, Weights};
 use crate::quant::QuantFormat;
 
 /// f32 activations `[rows][width]`.
@@ -56,6 +56,8 @@ const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 
 /// Up to this many tokens a matmul runs as matrix-vector products.
 const MATVEC_MAX_TOKENS: usize = 4;
+/// Output rows per matrix-vector workgroup.
+const MATVEC_ROWS: u32 = 2;
 
 /// Token ids one forward step may embed.
 const MAX_STEP_TOKENS: u64 = 4096;
@@ -179,8 +181,28 @@ impl Backend for GpuBackend {
         Ok(GpuTensor { buf, width })
     }
 
+    fn prepare(&mut self, weights: &Weights<Self>) {
+        let neox = weights.config.arch.rope_order == RopeOrder::Neox;
+        let mut kernels = vec![
+            Kernel::Embed { format: weights.token_embd.format },
+            Kernel::RmsNorm,
+            Kernel::Rope { neox },
+            Kernel::Attention,
+            Kernel::Swiglu,
+            Kernel::Add,
+            Kernel::Copy,
+            Kernel::Argmax,
+        ];
+        for m in weights.matrices() {
+            kernels.extend([Kernel::Matvec { format: m.format, rows: MATVEC_ROWS }, Kernel::Matmul { format: m.format }]);
+        }
+        for kernel in kernels {
+            self.recorder.build(&self.gpu, kernel);
+        }
+    }
+
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<GpuCache, ModelError> {
-        let bytes = (context * config.kv_width() * 4) as u64;
+        let bytes = config.kv_layer_bytes(context);
         let mut k = Vec::with_capacity(config.n_layers);
         let mut v = Vec::with_capacity(config.n_layers);
         for _ in 0..config.n_layers {
@@ -218,7 +240,7 @@ impl Backend for GpuBackend {
         // A few tokens stream each weight once per token; more are worth tiling, which
         // dequantizes each weight once per 32 tokens.
         let (kernel, rows_per_group, tokens_per_group) = if n <= MATVEC_MAX_TOKENS {
-            (Kernel::Matvec { format: w.format, rows: 2 }, 2, 1)
+            (Kernel::Matvec { format: w.format, rows: MATVEC_ROWS }, MATVEC_ROWS as usize, 1)
         } else {
             (Kernel::Matmul { format: w.format }, 32, 32)
         };

@@ -7,7 +7,7 @@ pub enum GpuError {
     NoAdapter(String),
     #[error("the GPU refused to open a device: {0}")]
     RequestDevice(String),
-    #[error("the GPU device was lost: {0}")]
+    #[error("the GPU device was lost ({0}); load the model again")]
     DeviceLost(String),
     #[error("GPU error: {0}")]
     Validation(String),
@@ -78,6 +78,21 @@ impl Gpu {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Waits until the GPU has finished everything queued so far (weight uploads included),
+    /// then reports any error the device raised meanwhile.
+    pub async fn idle(&self) -> Result<(), GpuError> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        // Natively nothing runs the callback without a poll; on the web the browser does.
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        // A lost device drops the callback unrun.
+        rx.await.map_err(|_| GpuError::DeviceLost("the GPU stopped answering".into()))?;
+        self.check()
     }
 
     /// Largest byte size of one storage binding (weights are split to respect it).

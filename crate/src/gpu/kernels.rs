@@ -83,8 +83,8 @@ pub(crate) struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Every pipeline built so far, by kernel key. Built on first use (the first forward step),
-/// never on the per-token path after it.
+/// Every pipeline built so far, by kernel key: at load (`Backend::prepare`), or at first use
+/// for any the load did not foresee; never again on the per-token path.
 #[derive(Default)]
 pub(crate) struct Pipelines {
     built: HashMap<Kernel, Pipeline>,

@@ -78,6 +78,11 @@ impl Recorder {
         }
     }
 
+    /// Builds `kernel`'s pipeline now, where it would otherwise be built at its first dispatch.
+    pub fn build(&mut self, gpu: &Gpu, kernel: Kernel) {
+        self.pipelines.get(&gpu.device, kernel);
+    }
+
     /// Records `kernel` over `groups` workgroups with `params` (32-bit words) and `buffers` at
     /// bindings 1, 2, ...
     pub fn dispatch(&mut self, gpu: &Gpu, kernel: Kernel, params: &[u32], buffers: &[&Tracked], groups: [u32; 3]) {

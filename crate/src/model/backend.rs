@@ -86,6 +86,14 @@ pub trait Backend {
         self.vector(&info.name, &values)
     }
 
+    /// Gets ready to run `weights`, building what the forward pass will use (GPU pipelines) so
+    /// that the first request does not pay for it. Backends with nothing to build keep this.
+    fn prepare(&mut self, _weights: &super::Weights<Self>)
+    where
+        Self: Sized,
+    {
+    }
+
     fn buffer(&mut self, rows: usize, width: usize) -> Result<Self::Buffer, ModelError>;
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<Self::Cache, ModelError>;
 

@@ -96,4 +96,9 @@ impl ModelConfig {
     pub fn kv_width(&self) -> usize {
         self.n_kv_heads * self.head_dim
     }
+
+    /// Bytes of one layer's keys (or values) for `context` positions, in f32.
+    pub fn kv_layer_bytes(&self, context: usize) -> u64 {
+        (context * self.kv_width() * 4) as u64
+    }
 }

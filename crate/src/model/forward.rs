@@ -1,4 +1,4 @@
-use super::{Backend, ModelError, Weights};
+use super::{Backend, ModelConfig, ModelError, Weights};
 
 /// Which positions get logits: decoding and prefill need only the last; scoring needs all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,22 +25,32 @@ pub struct Activations<B: Backend> {
 impl<B: Backend> Activations<B> {
     /// `all_logits` sizes the logits buffer for `Logits::All`; otherwise it holds one row.
     pub fn new(b: &mut B, weights: &Weights<B>, max_tokens: usize, all_logits: bool) -> Result<Self, ModelError> {
-        let c = &weights.config;
         let logit_rows = if all_logits { max_tokens } else { 1 };
-        Ok(Self {
-            max_tokens,
-            x: b.buffer(max_tokens, c.width)?,
-            xb: b.buffer(max_tokens, c.width)?,
-            q: b.buffer(max_tokens, c.q_width())?,
-            k: b.buffer(max_tokens, c.kv_width())?,
-            v: b.buffer(max_tokens, c.kv_width())?,
-            attn: b.buffer(max_tokens, c.q_width())?,
-            gate: b.buffer(max_tokens, c.ffn_width)?,
-            up: b.buffer(max_tokens, c.ffn_width)?,
-            logits: b.buffer(logit_rows, c.vocab_size)?,
-            logit_rows,
-        })
+        let [x, xb, q, k, v, attn, gate, up, logits] =
+            Self::shapes(&weights.config, max_tokens, logit_rows).map(|(rows, width)| b.buffer(rows, width));
+        Ok(Self { max_tokens, x: x?, xb: xb?, q: q?, k: k?, v: v?, attn: attn?, gate: gate?, up: up?, logits: logits?, logit_rows })
     }
+
+    /// `(rows, width)` of x, xb, q, k, v, attn, gate, up and logits, in that order.
+    fn shapes(c: &ModelConfig, max_tokens: usize, logit_rows: usize) -> [(usize, usize); 9] {
+        [
+            (max_tokens, c.width),
+            (max_tokens, c.width),
+            (max_tokens, c.q_width()),
+            (max_tokens, c.kv_width()),
+            (max_tokens, c.kv_width()),
+            (max_tokens, c.q_width()),
+            (max_tokens, c.ffn_width),
+            (max_tokens, c.ffn_width),
+            (logit_rows, c.vocab_size),
+        ]
+    }
+}
+
+/// Bytes of each f32 activation buffer `Activations::new` allocates for steps of up to
+/// `max_tokens` tokens with one row of logits.
+pub fn activation_buffers(config: &ModelConfig, max_tokens: usize) -> [u64; 9] {
+    Activations::<super::ReferenceBackend>::shapes(config, max_tokens, 1).map(|(rows, width)| (rows * width * 4) as u64)
 }
 
 /// Runs `tokens` (at positions `pos0..`) through the model, leaving logits in `act.logits`:

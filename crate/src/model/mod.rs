@@ -12,7 +12,7 @@ mod weights;
 pub use arch::{Architecture, RopeOrder};
 pub use backend::{AttentionShape, Backend, READ_PIECE};
 pub use config::ModelConfig;
-pub use forward::{forward, Activations, Logits};
+pub use forward::{activation_buffers, forward, Activations, Logits};
 pub use reference::{Buffer as ReferenceBuffer, Cache as ReferenceCache, Matrix as ReferenceMatrix, ReferenceBackend};
 pub use rope::rope_table;
 pub use weights::{LayerWeights, WeightStream, Weights};

@@ -30,6 +30,14 @@ impl<B: Backend> Weights<B> {
         self.output.as_ref().unwrap_or(&self.token_embd)
     }
 
+    /// Every matrix, the embedding table included.
+    pub fn matrices(&self) -> impl Iterator<Item = &B::Matrix> {
+        let layers = self.layers.iter().flat_map(|l| {
+            [&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down]
+        });
+        [&self.token_embd].into_iter().chain(&self.output).chain(layers)
+    }
+
     /// Loads every tensor from `source`, reading the file front to back in pieces: the same
     /// streaming path the browser feeds with downloaded or cached chunks. `on_bytes` hears how
     /// many bytes each piece held.

@@ -14,11 +14,12 @@ pub struct Engine {
     /// Taken out while a request runs, so a second one meanwhile finds it gone.
     inner: Cell<Option<engine::Engine<GpuBackend>>>,
     context_length: usize,
+    gpu_bytes: u64,
 }
 
 impl Engine {
     pub(super) fn new(engine: engine::Engine<GpuBackend>) -> Self {
-        Self { context_length: engine.context(), inner: Cell::new(Some(engine)) }
+        Self { context_length: engine.context(), gpu_bytes: engine.backend.allocated, inner: Cell::new(Some(engine)) }
     }
 }
 
@@ -36,6 +37,12 @@ impl Engine {
         let answer = answer(&mut engine, &request, &on_delta).await;
         self.inner.set(Some(engine));
         answer
+    }
+
+    /// Bytes of GPU buffers the model holds: weights, KV cache and activations.
+    #[wasm_bindgen(getter, js_name = gpuBytes)]
+    pub fn gpu_bytes(&self) -> f64 {
+        self.gpu_bytes as f64
     }
 
     /// The KV cache size in tokens: prompt plus answer must fit in it.

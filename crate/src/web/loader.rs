@@ -35,11 +35,7 @@ impl Loader {
         let gpu = Gpu::new().await.map_err(ModelError::from)?;
         let mut backend = GpuBackend::new(gpu);
         let stream = WeightStream::new(&mut backend, &file, config)?;
-        let mut options = LoadOptions::default();
-        if let Some(context) = context_length {
-            options.context = context as usize;
-        }
-        Ok(Self { backend, stream, tokenizer, chat, options })
+        Ok(Self { backend, stream, tokenizer, chat, options: load_options(context_length) })
     }
 
     /// `[start, end)`: the file bytes still to push, in order.
@@ -54,7 +50,13 @@ impl Loader {
         Ok(self.stream.push(&mut self.backend, offset as u64, bytes)?)
     }
 
-    /// The engine, once every byte of `range()` has been pushed.
+    /// Resolves once the GPU holds every byte pushed so far (writes are queued, not waited
+    /// for); fails as the device does, say when it was lost meanwhile.
+    pub async fn flush(&self) -> Result<(), WebError> {
+        Ok(self.backend.gpu.idle().await.map_err(ModelError::from)?)
+    }
+
+    /// The engine, once every byte of `range()` has been pushed; builds the GPU pipelines.
     pub fn finish(self) -> Result<Engine, WebError> {
         let weights = self.stream.finish()?;
         let engine = engine::Engine::new(self.backend, weights, self.tokenizer, self.chat, &self.options)?;
@@ -62,9 +64,18 @@ impl Loader {
     }
 }
 
+/// The engine's options with the page's `contextLength`, when it gave one.
+pub(super) fn load_options(context_length: Option<u32>) -> LoadOptions {
+    let mut options = LoadOptions::default();
+    if let Some(context) = context_length {
+        options.context = context as usize;
+    }
+    options
+}
+
 /// The header from a prefix of the file. A read past the prefix (but inside the file) asks
 /// for more bytes; a header that runs past the end of the file is truncated.
-fn read_header(prefix: &[u8], file_len: u64) -> Result<GgufFile, WebError> {
+pub(super) fn read_header(prefix: &[u8], file_len: u64) -> Result<GgufFile, WebError> {
     let have = prefix.len() as u64;
     match GgufFile::read(&mut SliceSource::prefix(prefix, file_len)) {
         Err(GgufError::Truncated { needed, len, .. }) if needed <= len && needed > have => {

@@ -12,11 +12,13 @@
 
 mod engine;
 mod error;
+mod estimate;
 mod loader;
 mod request;
 
 pub use engine::Engine;
 pub use error::WebError;
+pub use estimate::estimate;
 pub use loader::Loader;
 
 use wasm_bindgen::prelude::*;
