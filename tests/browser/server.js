@@ -1,6 +1,9 @@
 // A static file server for the browser tests, with HTTP range requests as model hosts have
 // them: /pkg/ is the built npm package, /models/ the test models, everything else the test
 // page (page/). `?length=N` serves a file as if it ended after N bytes (a truncated copy).
+// For the benchmark (pkg-scripts/bench-browser.sh): /bench/ is its page, /vendor/wllama/ the
+// @wllama/wllama package it compares against, and `--isolated` adds the COOP and COEP headers
+// that make pages cross-origin isolated (SharedArrayBuffer, so wasm threads).
 // For the cache tests: `/__log` lists the requests for /models/ so far (method, URL, Range), and
 // `/__drop?url=U&after=N` makes the next response for U that is longer than N bytes break off
 // after N, as a dropped connection does (armed out of band so U stays the cache's key).
@@ -17,6 +20,8 @@ const repo = resolve(here, "../..");
 const ROOTS = [
   ["/pkg/", join(repo, "pkg")],
   ["/models/", join(repo, "models")],
+  ["/bench/", join(here, "bench", "page")],
+  ["/vendor/wllama/", join(here, "node_modules", "@wllama", "wllama", "esm")],
   ["/", join(here, "page")],
 ];
 const TYPES = {
@@ -56,7 +61,11 @@ function control(pathname, searchParams, response) {
   response.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store" }).end(body);
 }
 
-async function handle(request, response) {
+async function handle(request, response, { isolated }) {
+  if (isolated) {
+    response.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+    response.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
+  }
   const { pathname, searchParams } = new URL(request.url, "http://localhost");
   if (pathname.startsWith("/__")) return control(pathname, searchParams, response);
   if (pathname.startsWith("/models/")) log.push({ method: request.method, url: request.url, range: request.headers.range ?? null });
@@ -102,10 +111,13 @@ async function handle(request, response) {
   createReadStream(path, { start, end }).pipe(response);
 }
 
-/** Listens on 127.0.0.1 on a free port; resolves to the base URL and a way to stop. */
-export function serve() {
+/**
+ * Listens on 127.0.0.1 on a free port; resolves to the base URL and a way to stop.
+ * `isolated` sends COOP and COEP with every response.
+ */
+export function serve({ isolated = false } = {}) {
   const server = createServer((request, response) =>
-    handle(request, response).catch((e) => {
+    handle(request, response, { isolated }).catch((e) => {
       response.destroy(e);
     }),
   );
@@ -117,6 +129,6 @@ export function serve() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { url } = await serve();
+  const { url } = await serve({ isolated: process.argv.includes("--isolated") });
   console.log(url);
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Torchlight against @wllama/wllama (llama.cpp in wasm) in headless Chromium, on the test model:
+# load times from the network and from cache, time to first token, decode tokens/s, medians
+# over runs, and the ratios. A benchmark, not a test: it prints numbers (tests/browser/bench/).
+#
+#   bash pkg-scripts/bench-browser.sh [--no-build] [--no-isolate] [--runs N] [--tokens N] [--prompt TEXT]
+#
+# Builds the package unless --no-build. The page is served cross-origin isolated (COOP and COEP)
+# so that wllama can also run 2 threads; --no-isolate serves it as a plain page, wllama 1 thread
+# only. Needs chromium and `npm ci` in tests/browser (pkg-scripts/setup.sh installs both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=1
+server_args=(--isolated)
+bench_args=()
+for arg in "$@"; do
+    case "$arg" in
+        --no-build) build= ;;
+        --no-isolate) server_args=() ;;
+        *) bench_args+=("$arg") ;;
+    esac
+done
+
+if [ -n "$build" ]; then
+    bash pkg-scripts/build-npm.sh
+fi
+bash pkg-scripts/fetch-test-model.sh
+
+# The server prints its URL once listening; the bench reads it from the environment.
+url_file="$(mktemp)"
+node tests/browser/server.js "${server_args[@]}" >"$url_file" &
+server=$!
+trap 'kill "$server" 2>/dev/null; rm -f "$url_file"' EXIT
+for _ in $(seq 50); do
+    [ -s "$url_file" ] && break
+    sleep 0.1
+done
+TORCHLIGHT_TEST_URL="$(head -n 1 "$url_file")"
+export TORCHLIGHT_TEST_URL
+
+node tests/browser/bench/bench.js "${bench_args[@]}"
