@@ -2,7 +2,8 @@
 # The npm package in a real browser: builds the package (unless --no-build) and the native CLI
 # the tests compare against, serves pkg/, the test page and models/ on 127.0.0.1,
 # and runs tests/browser/*.test.js in headless Chromium with WebGPU (SwiftShader without a GPU).
-# Needs chromium and `npm ci` in tests/browser (pkg-scripts/setup.sh installs both).
+# Needs chromium and `npm ci` in tests/browser (pkg-scripts/setup.sh installs both), and
+# llama.cpp's server for the cloud tests (pkg-scripts/setup-llama-server.sh, called here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,10 @@ if [ "${1:-}" != "--no-build" ]; then
     bash pkg-scripts/build-npm.sh
 fi
 cargo build --release -p torchlight
+
+# The cloud tests' real OpenAI-compatible endpoint: llama.cpp's server (set up once per machine).
+TORCHLIGHT_LLAMA_PYTHON="$(bash pkg-scripts/setup-llama-server.sh)"
+export TORCHLIGHT_LLAMA_PYTHON
 
 # Mesa's Vulkan loader (the native CLI on lavapipe) warns without this.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"

@@ -1,6 +1,7 @@
 //! Torchlight: quantized open-weight language models on WebGPU compute shaders.
 
 pub mod chat;
+pub mod cloud;
 pub mod gguf;
 pub mod quant;
 pub mod sample;

@@ -21,7 +21,10 @@ export function asTorchlightError(e) {
   if (e instanceof TorchlightError) return e;
   if (e?.name === "AbortError") return abortedError();
   if (typeof e?.code === "string" && typeof e?.message === "string") {
-    return new TorchlightError(e.code, e.message);
+    const error = new TorchlightError(e.code, e.message);
+    // The one detail a page acts on (cloud_rate_limited), kept across the copy.
+    if (typeof e.retryAfter === "number") error.retryAfter = e.retryAfter;
+    return error;
   }
   // A wasm trap (a bug in the core: its panic message went to the console) or a JS bug.
   return new TorchlightError("internal", `internal error: ${e?.message ?? e}`, { cause: e });

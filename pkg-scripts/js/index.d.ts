@@ -30,12 +30,68 @@ export type TorchlightErrorCode =
   | "invalid_request"
   /** An `AbortSignal` fired, a stream was left early, or the engine was unloaded. */
   | "aborted"
+  /** Nothing was sent to the cloud: no consent callback, it answered "deny", or it threw. */
+  | "consent_denied"
+  /** The cloud endpoint could not be reached, or the connection broke mid-answer. */
+  | "cloud_unreachable"
+  /** The cloud endpoint refused the key (HTTP 401 or 403). */
+  | "cloud_auth"
+  /** HTTP 429; `retryAfter` holds the seconds to wait when the endpoint says (and exposes Retry-After). */
+  | "cloud_rate_limited"
+  /** Any other HTTP failure (5xx, 4xx). */
+  | "cloud_error"
+  /** The endpoint's answer was not OpenAI-shaped JSON or SSE, or its stream ended before the answer did. */
+  | "cloud_protocol"
   /** A bug in Torchlight. */
   | "internal";
 
 export class TorchlightError extends Error {
   readonly name: "TorchlightError";
   readonly code: TorchlightErrorCode;
+  /** With `cloud_rate_limited`: seconds to wait, when the endpoint said. */
+  readonly retryAfter?: number;
+}
+
+/** Why a request went to the cloud. */
+export type CloudReason = "requested" | "no_webgpu" | "load_failed" | "device_lost" | "context_overflow" | "does_not_fit";
+
+/** Where an answer came from. */
+export interface Route {
+  used: "local" | "cloud";
+  /** Set when `used` is "cloud". */
+  reason?: CloudReason;
+}
+
+/** What the consent callback is asked, before the first byte of a request goes out. */
+export interface ConsentRequest {
+  reason: CloudReason;
+  /** The endpoint's base URL; "always" covers its whole origin. */
+  endpoint: string;
+  model: string;
+  messages: ChatMessage[];
+  /** A rough count (about 4 characters a token) of the prompt's tokens. */
+  estimatedTokens: number;
+}
+
+export type ConsentDecision = "once" | "always" | "deny";
+
+/** An OpenAI-compatible endpoint: POST `{baseURL}/chat/completions`. */
+export interface CloudOptions {
+  baseURL: string;
+  model: string;
+  /** Sent as `Authorization: Bearer`. Kept in memory only, unless `rememberKey`. */
+  apiKey?: string;
+  /** Stores the key beside an "always" decision (until it is revoked). Default false. */
+  rememberKey?: boolean;
+  /** Asked before each request that is not covered by a remembered "always". Without it nothing is ever sent. */
+  consent?: (request: ConsentRequest) => ConsentDecision | Promise<ConsentDecision>;
+}
+
+/** Remembered "always" decisions, per endpoint origin. */
+export interface ConsentStore {
+  list(): Promise<{ endpoint: string; decision: "always"; since: number }[]>;
+  /** Forgets the decision (and any stored key) for the origin of `endpoint`. */
+  revoke(endpoint: string): Promise<void>;
 }
 
 export interface Capabilities {
@@ -103,6 +159,14 @@ export interface LoadOptions {
   worker?: boolean;
   /** Cancels the load; it then rejects with code `aborted`. */
   signal?: AbortSignal;
+  /** A cloud endpoint, used only with the person's consent (see `route`). */
+  cloud?: CloudOptions;
+  /**
+   * "local-only" (the default without `cloud`) never sends anything; "local-first" (the default
+   * with `cloud`) answers locally and turns to the cloud only when the model cannot load or run
+   * here; "cloud-only" loads nothing locally.
+   */
+  route?: "local-only" | "local-first" | "cloud-only";
 }
 
 export interface ChatMessage {
@@ -128,6 +192,8 @@ export interface ChatCompletionParams {
   stream?: boolean;
   /** Aborting rejects the request (or ends its stream) with code `aborted`. */
   signal?: AbortSignal;
+  /** Overrides the engine's route for this request: "cloud" (after consent) or "local". */
+  route?: "local" | "cloud";
 }
 
 export type FinishReason = "stop" | "length";
@@ -151,10 +217,12 @@ export interface ChatCompletion {
   model: string;
   choices: [{ index: 0; message: { role: "assistant"; content: string }; finish_reason: FinishReason }];
   usage: Usage;
-  /** Torchlight's addition: the generated token ids. */
-  tokens: number[];
+  /** Torchlight's addition: the generated token ids (local answers only). */
+  tokens?: number[];
   /** Torchlight's addition. */
   timings: Timings;
+  /** Torchlight's addition: where the answer came from. */
+  route: Route;
 }
 
 export interface ChatCompletionChunk {
@@ -165,14 +233,19 @@ export interface ChatCompletionChunk {
   choices: [{ index: 0; delta: { role?: "assistant"; content?: string }; finish_reason: FinishReason | null }];
   /** On the last chunk only. */
   usage?: Usage;
+  /** Where the answer comes from. */
+  route: Route;
   timings?: Timings;
 }
 
 export interface Engine {
   /** The model's file name. */
   readonly model: string;
-  /** Tokens the KV cache holds. */
-  readonly contextLength: number;
+  /** Tokens the KV cache holds (null without a local model). */
+  readonly contextLength: number | null;
+  /** Why the local model did not load, when a "local-first" engine answers from the cloud instead. */
+  readonly localError: TorchlightError | null;
+  readonly consent: ConsentStore;
   readonly chat: {
     completions: {
       create(params: ChatCompletionParams & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
@@ -208,6 +281,7 @@ export interface WeightCache {
 
 export class Torchlight {
   static readonly cache: WeightCache;
+  static readonly consent: ConsentStore;
   static probe(): Promise<Capabilities>;
   /** Reads only the header (HTTP range requests): what the model needs and whether it fits here. */
   static estimate(url: string | URL, options?: { contextLength?: number; signal?: AbortSignal }): Promise<Estimate>;

@@ -1,9 +1,12 @@
 // torchlight: quantized GGUF language models on WebGPU, in a browser tab.
 
 import * as cache from "./cache.js";
+import { Cloud } from "./cloud.js";
+import * as consent from "./consent.js";
 import { Engine } from "./engine.js";
 import { TorchlightError, abortedError } from "./errors.js";
 import { RemoteEngine } from "./remote.js";
+import { LocalEngine, estimate } from "./runtime.js";
 
 export { TorchlightError };
 
@@ -19,6 +22,9 @@ const LIMITS = [
 export class Torchlight {
   /** The IndexedDB weight cache: `list()`, `delete(url)`, `usage()`. */
   static cache = { list: cache.list, delete: cache.delete, usage: cache.usage };
+
+  /** The remembered "always" cloud decisions, without loading a model: `list()`, `revoke(endpoint)`. */
+  static consent = { list: consent.list, revoke: consent.revoke };
 
   /** What this browser offers: WebGPU, its adapter, features and limits, and storage. */
   static async probe() {
@@ -58,7 +64,6 @@ export class Torchlight {
     const absolute = new URL(url, globalThis.location?.href).href;
     const caps = await Torchlight.probe();
     const bindingLimit = caps.limits ? Math.min(caps.limits.maxStorageBufferBindingSize, caps.limits.maxBufferSize) : undefined;
-    const { estimate } = await import("./runtime.js");
     const found = await estimate(absolute, { contextLength, bindingLimit, signal });
     const reasons = [...found.problems];
     if (!caps.webgpu) reasons.unshift("this browser offers no WebGPU adapter");
@@ -83,19 +88,47 @@ export class Torchlight {
    * Downloads the GGUF model at `url` (relative to the page) straight onto the GPU and returns
    * an engine for it. The file streams through in chunks, through the weight cache; it is never
    * whole in memory.
+   *
+   * With `cloud` (an OpenAI-compatible endpoint and a consent callback), `route` decides where
+   * requests go: "local-first" (the default with `cloud`) answers locally and turns to the
+   * cloud only when the model cannot run here or a request cannot (device lost, prompt over
+   * the context), always after consent; "cloud-only" loads nothing locally; "local-only" (the
+   * default without `cloud`) never sends anything.
    */
-  static async load(url, { onProgress, contextLength, worker = true, signal } = {}) {
+  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route } = {}) {
     if (signal?.aborted) throw abortedError();
-    if (!globalThis.navigator?.gpu) {
-      throw new TorchlightError("no_webgpu", "this browser does not offer WebGPU (navigator.gpu is missing)");
+    route ??= cloud ? "local-first" : "local-only";
+    if (!["local-only", "local-first", "cloud-only"].includes(route)) {
+      throw new TorchlightError("invalid_request", `route must be "local-only", "local-first" or "cloud-only", not ${JSON.stringify(route)}`);
     }
+    if (route !== "local-only" && !cloud) {
+      throw new TorchlightError("invalid_request", `route ${route} needs a cloud endpoint: pass \`cloud\``);
+    }
+    const remote = cloud ? new Cloud(cloud) : null;
     // The worker resolves relative URLs against its own script, so resolve them here.
     const absolute = new URL(url, globalThis.location?.href).href;
-    const options = { contextLength, signal, onProgress };
-    const core = worker
-      ? await RemoteEngine.load(absolute, options)
-      : await (await import("./runtime.js")).LocalEngine.load(absolute, options);
     const model = decodeURIComponent(new URL(absolute).pathname.split("/").pop() || absolute);
-    return new Engine(core, model);
+    if (route === "cloud-only") return new Engine({ local: null, cloud: remote, route, model: remote.model });
+    try {
+      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker });
+      return new Engine({ local, cloud: remote, route, model });
+    } catch (error) {
+      if (route === "local-only" || error.code === "aborted") throw error;
+      const localFailure = { reason: LOCAL_FAILURES[error.code] ?? "load_failed", error };
+      return new Engine({ local: null, cloud: remote, route, localFailure, model });
+    }
   }
+}
+
+/** Why a "local-first" engine answers from the cloud, by the code its local load failed with. */
+const LOCAL_FAILURES = { no_webgpu: "no_webgpu", gpu_limit: "does_not_fit", quota_exceeded: "does_not_fit" };
+
+/** The model on this device's GPU; fails with `no_webgpu` before any download where there is none. */
+async function loadLocal(url, { worker, ...options }) {
+  const gpu = globalThis.navigator?.gpu;
+  if (!gpu) throw new TorchlightError("no_webgpu", "this browser does not offer WebGPU (navigator.gpu is missing)");
+  if (!(await gpu.requestAdapter().catch(() => null))) {
+    throw new TorchlightError("no_webgpu", "this browser offers WebGPU but no adapter (no usable GPU, or it is blocklisted)");
+  }
+  return worker ? RemoteEngine.load(url, options) : LocalEngine.load(url, options);
 }

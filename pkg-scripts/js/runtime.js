@@ -18,7 +18,7 @@ const PROGRESS_STEP = 1 << 20;
 let core;
 
 /** Fetches and instantiates the wasm next to this file, once. */
-function loadCore() {
+export function loadCore() {
   core ??= init();
   return core;
 }

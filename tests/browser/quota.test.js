@@ -6,15 +6,18 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { MODEL, openPage } from "./browser.js";
+import { startFakeCloud } from "./cloud-servers.js";
 
-let browser, page;
+let browser, page, cloud;
 
 before(async () => {
+  cloud = await startFakeCloud();
   ({ browser, page } = await openPage());
 });
 
 after(async () => {
   await browser?.close();
+  await cloud?.stop();
 });
 
 test("a quota too small for the model fails mid-download with code quota_exceeded, and keeps nothing", async () => {
@@ -35,6 +38,17 @@ test("a quota too small for the model fails mid-download with code quota_exceede
     assert.ok(!listed.some((m) => m.url.endsWith("?quota=small")), JSON.stringify(listed));
     const { usage } = await page.evaluate(() => Torchlight.cache.usage());
     assert.ok(usage < 10e6, `${usage} bytes still stored`);
+
+    // A local-first engine with a cloud answers from there instead, saying why.
+    const rescued = await page.evaluate(
+      async ([url, baseURL]) => {
+        const engine = await Torchlight.load(url, { cloud: { baseURL, model: "fake", consent: async () => "once" } });
+        const reply = await engine.chat.completions.create({ messages: [{ role: "user", content: "Hi" }] });
+        return { localError: engine.localError.code, route: reply.route };
+      },
+      [`${MODEL}?quota=small`, `${cloud.origin}/ok/v1`],
+    );
+    assert.deepEqual(rescued, { localError: "quota_exceeded", route: { used: "cloud", reason: "does_not_fit" } });
   } finally {
     await cdp.send("Storage.overrideQuotaForOrigin", { origin });
   }

@@ -4,6 +4,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::chat::ChatError;
+use crate::cloud::CloudError;
 use crate::engine::EngineError;
 use crate::gguf::GgufError;
 use crate::gpu::GpuError;
@@ -15,6 +16,8 @@ use crate::tokenizer::TokenizerError;
 pub enum WebError {
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
     /// The header runs past the bytes JS has fetched so far; it should fetch up to `needed`
     /// and try again. Not a failure of the model, and never shown to a page.
     #[error("the GGUF header continues past the first {have} bytes; {needed} are needed")]
@@ -46,6 +49,12 @@ impl From<GgufError> for WebError {
 pub fn code(e: &WebError) -> &'static str {
     match e {
         WebError::Engine(e) => engine_code(e),
+        WebError::Cloud(e) => match e {
+            CloudError::Auth { .. } => "cloud_auth",
+            CloudError::RateLimited { .. } => "cloud_rate_limited",
+            CloudError::Server { .. } | CloudError::Reported { .. } => "cloud_error",
+            CloudError::Protocol(_) => "cloud_protocol",
+        },
         WebError::HeaderIncomplete { .. } => "truncated_header",
         WebError::BadRequest(_) => "invalid_request",
         WebError::Busy => "busy",
@@ -127,17 +136,21 @@ fn gpu_code(e: &GpuError) -> &'static str {
 
 impl From<WebError> for JsValue {
     fn from(e: WebError) -> Self {
-        let needed = match &e {
+        // A number a page acts on, beside the message.
+        let detail = match &e {
             WebError::Callback(thrown) => return thrown.clone(),
-            WebError::HeaderIncomplete { needed, .. } => Some(*needed),
+            WebError::HeaderIncomplete { needed, .. } => Some(("needed", *needed as f64)),
+            WebError::Cloud(CloudError::RateLimited { retry_after_seconds: Some(seconds), .. }) => {
+                Some(("retryAfter", *seconds))
+            }
             _ => None,
         };
         let error = js_sys::Error::new(&e.to_string());
         error.set_name("TorchlightError");
         // Setting a property on a fresh plain object cannot fail.
         let _ = js_sys::Reflect::set(&error, &"code".into(), &code(&e).into());
-        if let Some(needed) = needed {
-            let _ = js_sys::Reflect::set(&error, &"needed".into(), &(needed as f64).into());
+        if let Some((name, value)) = detail {
+            let _ = js_sys::Reflect::set(&error, &name.into(), &value.into());
         }
         error.into()
     }

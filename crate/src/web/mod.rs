@@ -7,15 +7,21 @@
 //! memory never holds more than one chunk. [`Loader::finish`] gives an [`Engine`] that answers
 //! OpenAI-shaped chat requests, streaming text through a callback that can also stop it.
 //!
+//! When a page falls back to a cloud endpoint, JS fetches from there too, and
+//! [`cloud_completion`], [`CloudStream`] and [`cloud_failure`] (`cloudCompletion`,
+//! `CloudStream`, `cloudFailure` in JS) read what came back.
+//!
 //! Every failure crosses as a JS `Error` with a stable `code` property; the codes are decided
 //! in one place, [`error::code`].
 
+mod cloud;
 mod engine;
 mod error;
 mod estimate;
 mod loader;
 mod request;
 
+pub use cloud::{cloud_completion, cloud_failure, CloudStream};
 pub use engine::Engine;
 pub use error::WebError;
 pub use estimate::estimate;

@@ -1,0 +1,54 @@
+//! The cloud fallback at the JS boundary. JS asks for consent and does the `fetch`; these read
+//! what came back, so that the protocol's rules (a cut stream is no answer, an error body is
+//! never echoed) hold on one side only.
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::WebError;
+use crate::cloud::{ChatStream, CloudError, Completion};
+
+/// Reads the body of a successful non-streamed chat completion into
+/// `{content, finish_reason, usage}`; `usage` is null when the endpoint did not count.
+#[wasm_bindgen(js_name = cloudCompletion)]
+pub fn cloud_completion(body: &str) -> Result<JsValue, WebError> {
+    Ok(to_js(&Completion::parse(body)?))
+}
+
+/// The JS `Error` (not thrown) for a response whose status is not a success: code
+/// `cloud_auth`, `cloud_rate_limited` (with `retryAfter` in seconds when the endpoint said) or
+/// `cloud_error`. `retryAfter` is the response's `Retry-After` header.
+#[wasm_bindgen(js_name = cloudFailure)]
+pub fn cloud_failure(status: u16, retry_after: Option<String>, body: &str) -> js_sys::Error {
+    JsValue::from(WebError::from(CloudError::from_response(status, retry_after.as_deref(), body))).unchecked_into()
+}
+
+/// A streamed chat completion read as its body arrives.
+#[wasm_bindgen(js_name = CloudStream)]
+#[derive(Default)]
+pub struct CloudStream(ChatStream);
+
+#[wasm_bindgen(js_class = CloudStream)]
+impl CloudStream {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next bytes of the body; gives the answer's new pieces of text, none empty.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<String>, WebError> {
+        Ok(self.0.push(bytes)?)
+    }
+
+    /// Called when the body has ended: `{finish_reason, usage}`, or an error with code
+    /// `cloud_protocol` when the stream was cut before the answer was complete.
+    pub fn end(&self) -> Result<JsValue, WebError> {
+        Ok(to_js(&self.0.end()?))
+    }
+}
+
+/// A plain JS object (not `Map`s), as JSON would give.
+fn to_js(value: &impl Serialize) -> JsValue {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("a cloud answer is plain data")
+}

@@ -1,0 +1,89 @@
+// The cloud endpoints the cloud tests talk to, on loopback:
+// - llama.cpp's own OpenAI-compatible server (llama-cpp-python's `llama_cpp.server`) serving the
+//   test model: a real endpoint, started and stopped by the tests;
+// - a small misbehaving one of the tests' own, one failure per path prefix, that counts every
+//   request it gets and records the Authorization header.
+
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { fileURLToPath } from "node:url";
+
+import { MODEL } from "./browser.js";
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** llama.cpp's server on the test model: `{ baseURL, stop() }` once it answers. */
+export async function startLlamaServer() {
+  const python = process.env.TORCHLIGHT_LLAMA_PYTHON;
+  if (!python) throw new Error("TORCHLIGHT_LLAMA_PYTHON is not set: run pkg-scripts/test-browser.sh");
+  const port = await freePort();
+  const model = fileURLToPath(new URL(`../..${MODEL}`, import.meta.url));
+  const args = ["-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", `${port}`, "--n_ctx", "2048", "--n_threads", "1"];
+  const child = spawn(python, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  const baseURL = `http://127.0.0.1:${port}/v1`;
+  for (let i = 0; i < 240; i++) {
+    if (child.exitCode !== null) throw new Error(`llama_cpp.server exited: ${stderr}`);
+    if (await fetch(`${baseURL}/models`).then((r) => r.ok, () => false)) {
+      return { baseURL, stop: () => child.kill() };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  child.kill();
+  throw new Error(`llama_cpp.server did not answer within 60 s: ${stderr}`);
+}
+
+/** A well-formed answer in the OpenAI shape, streamed or not. */
+const COMPLETION = JSON.stringify({
+  id: "chatcmpl-fake",
+  object: "chat.completion",
+  created: 1,
+  model: "fake",
+  choices: [{ index: 0, message: { role: "assistant", content: "fine" }, finish_reason: "stop" }],
+  usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+});
+const chunk = (delta, finish_reason = null) =>
+  `data: ${JSON.stringify({ object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason }] })}\n\n`;
+
+/** What each path prefix answers to `POST {prefix}/v1/chat/completions`. */
+const SCENARIOS = {
+  ok: (res) => res.writeHead(200, { "Content-Type": "application/json" }).end(COMPLETION),
+  unauthorized: (res) =>
+    res.writeHead(401, { "Content-Type": "application/json" }).end(JSON.stringify({ error: { message: "Incorrect API key provided" } })),
+  forbidden: (res) => res.writeHead(403).end("forbidden"),
+  limited: (res) =>
+    res.writeHead(429, { "Retry-After": "7", "Content-Type": "application/json" }).end(JSON.stringify({ error: { message: "Rate limit reached" } })),
+  broken: (res) => res.writeHead(503).end("<html>upstream down</html>"),
+  garbage: (res) => res.writeHead(200, { "Content-Type": "application/json" }).end('{"choices": [{"message": '),
+  "bad-sse": (res) => res.writeHead(200, { "Content-Type": "text/event-stream" }).end(`${chunk({ content: "Hel" })}data: {not json\n\n`),
+  // Two pieces, then the connection closes with neither a finish_reason nor [DONE].
+  cut: (res) => res.writeHead(200, { "Content-Type": "text/event-stream" }).end(`${chunk({ role: "assistant" })}${chunk({ content: "Hel" })}${chunk({ content: "lo" })}`),
+};
+
+/** The misbehaving endpoint: `{ origin, requests, stop() }`; `requests` lists `{ scenario, method, authorization }`. */
+export async function startFakeCloud() {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const scenario = req.url.split("/")[1];
+    requests.push({ scenario, method: req.method, authorization: req.headers.authorization ?? null });
+    res.setHeader("Access-Control-Allow-Origin", "*");
+    res.setHeader("Access-Control-Expose-Headers", "Retry-After");
+    if (req.method === "OPTIONS") {
+      res.setHeader("Access-Control-Allow-Headers", "authorization, content-type");
+      res.setHeader("Access-Control-Allow-Methods", "POST");
+      return res.writeHead(204).end();
+    }
+    req.resume();
+    req.on("end", () => (SCENARIOS[scenario] ?? ((r) => r.writeHead(404).end()))(res));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, requests, stop: () => new Promise((resolve) => server.close(resolve)) };
+}
