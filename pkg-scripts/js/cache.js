@@ -4,7 +4,7 @@
 // last whole chunk, and a complete model loads with no network request at all (not even a HEAD,
 // so a cached model is used as it is until `Torchlight.cache.delete`).
 
-import { openRange } from "./download.js";
+
 import { TorchlightError } from "./errors.js";
 
 const DB_NAME = "torchlight";
@@ -60,6 +60,7 @@ function clip(index, chunk, start, end, fromCache) {
 class CachedFile {
   #db;
   #url;
+  #source;
   #signal;
   #manifest;
   /** Chunks known good in this load: read back and verified, or just fetched and stored. */
@@ -67,18 +68,19 @@ class CachedFile {
   /** Chunks this load fetched: reading them back is not a load from the cache. */
   #fetched = new Set();
 
-  constructor(db, url, signal, manifest) {
+  constructor(db, source, signal, manifest) {
     this.#db = db;
-    this.#url = url;
+    this.#url = source.key;
+    this.#source = source;
     this.#signal = signal;
     this.#manifest = manifest;
   }
 
-  /** Opens `url`: from its manifest when cached, else by fetching (and storing) its first chunk. */
-  static async open(url, signal) {
+  /** Opens `source` (`sourceOf`): from its manifest when cached, else by reading (and storing) its first chunk. */
+  static async open(source, signal) {
     const db = await openDatabase();
-    const manifest = db && (await transact(db, ["models"], "readonly", (models) => models.get(url)));
-    const file = new CachedFile(db, url, signal, manifest);
+    const manifest = db && (await transact(db, ["models"], "readonly", (models) => models.get(source.key)));
+    const file = new CachedFile(db, source, signal, manifest);
     if (manifest) {
       manifest.lastUsed = Date.now();
       await file.#putManifest();
@@ -157,7 +159,7 @@ class CachedFile {
 
   /** Fetches chunks `[first, stop)` by range and stores each; yields `[index, bytes]` per chunk. */
   async *#fetch(first, stop) {
-    const response = await openRange(this.#url, first * CHUNK_SIZE, stop * CHUNK_SIZE, this.#signal);
+    const response = await this.#source.open(first * CHUNK_SIZE, stop * CHUNK_SIZE, this.#signal);
     try {
       await this.#checkSameFile(response);
     } catch (e) {
@@ -198,7 +200,7 @@ class CachedFile {
     const changed = (a, b) => a && b && a !== b;
     if (fileLength !== manifest.bytes || changed(etag, manifest.etag) || changed(lastModified, manifest.lastModified)) {
       await this.discard();
-      throw new TorchlightError("integrity", `${this.#url} changed on the server since it was cached; its cached part was dropped: load it again`);
+      throw new TorchlightError("integrity", `${this.#source.label} changed since it was cached; its cached part was dropped: load it again`);
     }
   }
 
@@ -210,7 +212,7 @@ class CachedFile {
   async #claimRoom(fileLength) {
     await globalThis.navigator?.storage?.persist?.().catch(() => false);
     const shortfall = await storageShortfall(fileLength);
-    if (shortfall) throw new TorchlightError("quota_exceeded", `cannot cache ${this.#url}: ${shortfall}`);
+    if (shortfall) throw new TorchlightError("quota_exceeded", `cannot cache ${this.#source.label}: ${shortfall}`);
   }
 
   async #store(index, chunk) {
@@ -228,7 +230,7 @@ class CachedFile {
       const stored = (this.#verified.size - 1) * CHUNK_SIZE;
       throw new TorchlightError(
         "quota_exceeded",
-        `cannot cache ${this.#url}: it needs ${megabytes(this.fileLength)} of storage, but the browser refused to store more after ${megabytes(stored)} of it`,
+        `cannot cache ${this.#source.label}: it needs ${megabytes(this.fileLength)} of storage, but the browser refused to store more after ${megabytes(stored)} of it`,
       );
     }
   }
@@ -238,7 +240,7 @@ class CachedFile {
   }
 }
 
-export const openCachedFile = (url, signal) => CachedFile.open(url, signal);
+export const openCachedFile = (source, signal) => CachedFile.open(source, signal);
 
 function deleteEntry(db, url) {
   return transact(db, ["models", "chunks"], "readwrite", (models, chunks) => {

@@ -1,6 +1,7 @@
-// The model file over HTTP: its first bytes for the header, then the tensor data as a stream of
-// chunks, so no more than one chunk of the file is held at a time. Range requests are used when
-// the server honours them; a server that answers 200 with the whole file works too.
+// Where a model file's bytes come from: over HTTP (its first bytes for the header, then the
+// tensor data as a stream of chunks, so no more than one chunk of the file is held at a time;
+// range requests when the server honours them, a 200 with the whole file works too), or from a
+// File the person picked on their own disk (read by slices, never whole).
 
 import { TorchlightError, abortedError } from "./errors.js";
 
@@ -75,19 +76,51 @@ async function* read(response, url, start, end, signal) {
   }
 }
 
+/** Bytes read from a File per slice: as large as a cache chunk, so a slice is never held twice. */
+const SLICE = 4 << 20;
+
+/** As `openRange`, over a Blob (a File from the person's disk): no network at all. */
+function openBlobRange(blob, start, end) {
+  end = Math.min(end, blob.size);
+  async function* chunks() {
+    for (let offset = start; offset < end; offset += SLICE) {
+      const bytes = new Uint8Array(await blob.slice(offset, Math.min(end, offset + SLICE)).arrayBuffer());
+      yield { offset, bytes };
+    }
+  }
+  const lastModified = typeof blob.lastModified === "number" ? String(blob.lastModified) : null;
+  return { fileLength: blob.size, etag: null, lastModified, chunks: chunks(), cancel: () => {} };
+}
+
 /**
- * The file at `url` for a look at its header, uncached: its first `prefix` bytes are fetched at
- * once, and any later `read(start, end)` past them is one more range request.
+ * A model file's source: a URL (a string, absolute) or a Blob. `key` names it in the weight
+ * cache (a File's is made of its name, size and modification time), `name` is what answers
+ * call the model, `label` what messages call the file, and `open(start, end, signal)` is
+ * `openRange` for it.
  */
-export async function openRemoteFile(url, prefix, signal) {
-  const first = await openRange(url, 0, prefix, signal);
+export function sourceOf(file) {
+  if (typeof Blob !== "undefined" && file instanceof Blob) {
+    const name = file.name ?? "model.gguf";
+    const key = `file:///${encodeURIComponent(name)}?bytes=${file.size}&modified=${file.lastModified ?? 0}`;
+    return { key, name, label: name, open: (start, end) => openBlobRange(file, start, end) };
+  }
+  const name = decodeURIComponent(new URL(file).pathname.split("/").pop() || file);
+  return { key: file, name, label: file, open: (start, end, signal) => openRange(file, start, end, signal) };
+}
+
+/**
+ * A source for a look at its header, uncached: its first `prefix` bytes are read at once, and
+ * any later `read(start, end)` past them is one more range.
+ */
+export async function openUncached(source, prefix, signal) {
+  const first = await source.open(0, prefix, signal);
   const head = new Uint8Array(Math.min(prefix, first.fileLength));
   for await (const { offset, bytes } of first.chunks) head.set(bytes, offset);
   return {
     fileLength: first.fileLength,
     async *read(start, end) {
       if (end <= head.length) yield { offset: start, bytes: head.subarray(start, end) };
-      else yield* (await openRange(url, start, end, signal)).chunks;
+      else yield* (await source.open(start, end, signal)).chunks;
     },
   };
 }

@@ -284,6 +284,7 @@ export class Torchlight {
   static readonly consent: ConsentStore;
   static probe(): Promise<Capabilities>;
   /** Reads only the header (HTTP range requests): what the model needs and whether it fits here. */
-  static estimate(url: string | URL, options?: { contextLength?: number; signal?: AbortSignal }): Promise<Estimate>;
-  static load(url: string | URL, options?: LoadOptions): Promise<Engine>;
+  static estimate(url: string | URL | Blob, options?: { contextLength?: number; signal?: AbortSignal }): Promise<Estimate>;
+  /** A URL (relative to the page), or a File from the person's disk (read and cached with no network). */
+  static load(url: string | URL | Blob, options?: LoadOptions): Promise<Engine>;
 }

@@ -7,6 +7,7 @@ import { Engine } from "./engine.js";
 import { TorchlightError, abortedError } from "./errors.js";
 import { RemoteEngine } from "./remote.js";
 import { LocalEngine, estimate } from "./runtime.js";
+import { sourceOf } from "./download.js";
 
 export { TorchlightError };
 
@@ -61,7 +62,7 @@ export class Torchlight {
    * (range requests for its first bytes, or the cache when it holds the whole file).
    */
   static async estimate(url, { contextLength, signal } = {}) {
-    const absolute = new URL(url, globalThis.location?.href).href;
+    const absolute = resolve(url);
     const caps = await Torchlight.probe();
     const bindingLimit = caps.limits ? Math.min(caps.limits.maxStorageBufferBindingSize, caps.limits.maxBufferSize) : undefined;
     const found = await estimate(absolute, { contextLength, bindingLimit, signal });
@@ -85,9 +86,9 @@ export class Torchlight {
   }
 
   /**
-   * Downloads the GGUF model at `url` (relative to the page) straight onto the GPU and returns
-   * an engine for it. The file streams through in chunks, through the weight cache; it is never
-   * whole in memory.
+   * Downloads the GGUF model at `url` (relative to the page; or reads a File from the person's
+   * disk, with no network at all) straight onto the GPU and returns an engine for it. The file
+   * streams through in chunks, through the weight cache; it is never whole in memory.
    *
    * With `cloud` (an OpenAI-compatible endpoint and a consent callback), `route` decides where
    * requests go: "local-first" (the default with `cloud`) answers locally and turns to the
@@ -105,9 +106,8 @@ export class Torchlight {
       throw new TorchlightError("invalid_request", `route ${route} needs a cloud endpoint: pass \`cloud\``);
     }
     const remote = cloud ? new Cloud(cloud) : null;
-    // The worker resolves relative URLs against its own script, so resolve them here.
-    const absolute = new URL(url, globalThis.location?.href).href;
-    const model = decodeURIComponent(new URL(absolute).pathname.split("/").pop() || absolute);
+    const absolute = resolve(url);
+    const model = sourceOf(absolute).name;
     if (route === "cloud-only") return new Engine({ local: null, cloud: remote, route, model: remote.model });
     try {
       const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker });
@@ -118,6 +118,15 @@ export class Torchlight {
       return new Engine({ local: null, cloud: remote, route, localFailure, model });
     }
   }
+}
+
+/**
+ * A model URL made absolute (the worker would resolve a relative one against its own script),
+ * or a Blob (a File from the person's disk) as it is.
+ */
+function resolve(file) {
+  if (typeof Blob !== "undefined" && file instanceof Blob) return file;
+  return new URL(file, globalThis.location?.href).href;
 }
 
 /** Why a "local-first" engine answers from the cloud, by the code its local load failed with. */

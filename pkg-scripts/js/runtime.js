@@ -3,7 +3,7 @@
 
 import init, { Loader, estimate as estimateHeader } from "./torchlight_core.js";
 import { list as listCached, openCachedFile } from "./cache.js";
-import { openRemoteFile } from "./download.js";
+import { openUncached, sourceOf } from "./download.js";
 import { asTorchlightError, abortedError } from "./errors.js";
 
 /**
@@ -50,14 +50,15 @@ async function withHeader(file, open) {
 }
 
 /**
- * What the model at `url` (absolute) needs, from its header alone: read from the cache where
- * it holds the whole file, else by range requests that store nothing.
+ * What the model in `file` (an absolute URL, or a Blob) needs, from its header alone: read from
+ * the cache where it holds the whole file, else by range requests (or slices) that store nothing.
  */
-export async function estimate(url, { contextLength, bindingLimit, signal } = {}) {
+export async function estimate(file, { contextLength, bindingLimit, signal } = {}) {
   try {
     await loadCore();
-    const cached = (await listCached()).some((m) => m.url === url && m.complete);
-    const file = cached ? await openCachedFile(url, signal) : await openRemoteFile(url, HEADER_PREFIX, signal);
+    const source = sourceOf(file);
+    const cached = (await listCached()).some((m) => m.url === source.key && m.complete);
+    file = cached ? await openCachedFile(source, signal) : await openUncached(source, HEADER_PREFIX, signal);
     const { opened } = await withHeader(file, (bytes) => estimateHeader(bytes, file.fileLength, contextLength, bindingLimit));
     return { ...opened, bytes: file.fileLength, cached };
   } catch (e) {
@@ -103,12 +104,12 @@ export class LocalEngine {
     this.contextLength = engine.contextLength;
   }
 
-  /** Loads the model at `url` (absolute); `signal` cancels. */
-  static async load(url, { contextLength, signal, onProgress } = {}) {
+  /** Loads the model in `file` (an absolute URL, or a Blob); `signal` cancels. */
+  static async load(file, { contextLength, signal, onProgress } = {}) {
     try {
       await loadCore();
       if (signal?.aborted) throw abortedError();
-      const file = await openCachedFile(url, signal);
+      file = await openCachedFile(sourceOf(file), signal);
       let loader, bytes;
       try {
         ({ opened: loader, bytes } = await withHeader(file, (bytes) => Loader.create(bytes, file.fileLength, contextLength)));

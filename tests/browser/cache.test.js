@@ -168,3 +168,27 @@ test("a deleted model is downloaded again", async () => {
   const { usage, quota } = await page.evaluate(() => Torchlight.cache.usage());
   assert.ok(usage > 0 && quota >= usage, `usage ${usage} of ${quota}`);
 });
+
+test("a File from disk loads through the cache with no request at all, and a second load reads the cache", async () => {
+  const result = await page.evaluate(async (model) => {
+    // The test gets the bytes over HTTP; the load itself must not.
+    const file = new File([await (await fetch(model)).blob()], "picked.gguf", { lastModified: 1700000000000 });
+    const count = async () => (await (await fetch("/__log")).json()).length;
+    const before = await count();
+    const phases = [];
+    const first = await Torchlight.load(file, { onProgress: (p) => phases.push(`${p.phase}:${p.fromCache}`) });
+    const model1 = first.model;
+    await first.unload();
+    const again = [];
+    await (await Torchlight.load(file, { onProgress: (p) => again.push(`${p.phase}:${p.fromCache}`) })).unload();
+    const entry = (await Torchlight.cache.list()).find((m) => m.url.startsWith("file:"));
+    return { requests: (await count()) - before, model: model1, phases: [...new Set(phases)], again: [...new Set(again)], entry };
+  }, MODEL);
+  assert.equal(result.requests, 0);
+  assert.equal(result.model, "picked.gguf");
+  assert.deepEqual(result.phases, ["download:false", "upload:false", "compile:false"]);
+  assert.deepEqual(result.again, ["cache:true", "upload:true", "compile:true"]);
+  assert.equal(result.entry?.complete, true);
+  assert.equal(result.entry.bytes, 98362432);
+  assert.equal(result.entry.url, "file:///picked.gguf?bytes=98362432&modified=1700000000000");
+});
