@@ -21,14 +21,18 @@ function chromiumPath() {
 }
 
 /**
- * A browser and a page on the test page, with `Torchlight` and `TorchlightError` on `window`.
- * `webgpu: false` launches Chromium as it ships on Linux: `navigator.gpu` is there, but it
- * gives no adapter.
+ * Headless Chromium with WebGPU, or, with `webgpu: false`, as it ships on Linux: `navigator.gpu`
+ * is there, but it gives no adapter.
  */
-export async function openPage({ webgpu = true } = {}) {
+export function launch({ webgpu = true } = {}) {
   if (!BASE_URL) throw new Error("TORCHLIGHT_TEST_URL is not set: run pkg-scripts/test-browser.sh");
   const args = webgpu ? [...ARGS, "--enable-unsafe-webgpu"] : ARGS;
-  const browser = await chromium.launch({ executablePath: chromiumPath(), args });
+  return chromium.launch({ executablePath: chromiumPath(), args });
+}
+
+/** A browser and a page on the test page, with `Torchlight` and `TorchlightError` on `window`. */
+export async function openPage(options) {
+  const browser = await launch(options);
   const page = await browser.newPage();
   // Failures inside the page are easier to diagnose with its console in the log (HTTP error
   // statuses are left out: the tests provoke them, and assert on them).

@@ -134,6 +134,26 @@ test("a dropped download fails with code network, then resumes from its last who
   assert.equal(await cachedSha256(url), await fileSha256());
 });
 
+test("a file changed on the server since its first chunks were cached fails with code integrity; the next load starts over", async () => {
+  const url = `${MODEL}?cache=changed`;
+  const control = (what, query) => fetch(`${BASE_URL}/__${what}?url=${encodeURIComponent(url)}&${query}`);
+  await control("etag", `etag=${encodeURIComponent('"v1"')}`);
+  await control("drop", "after=40000000");
+  assert.equal((await load(url)).code, "network");
+  assert.equal((await cached(url))?.complete, false);
+
+  await control("etag", `etag=${encodeURIComponent('"v2"')}`);
+  const changed = await load(url);
+  assert.equal(changed.code, "integrity", changed.message);
+  assert.match(changed.message, /changed since it was cached/);
+  assert.equal(await cached(url), null, "the stale part was kept");
+
+  const fresh = await load(url);
+  assert.ok(fresh.ms, fresh.message);
+  assert.equal((await cached(url))?.complete, true);
+  assert.equal(await cachedSha256(url), await fileSha256());
+});
+
 test("a corrupt chunk and a missing one are fetched again, each by range", async () => {
   const url = `${MODEL}?cache=resume`;
   await page.evaluate(async (url) => {

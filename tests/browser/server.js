@@ -1,12 +1,15 @@
 // A static file server for the browser tests, with HTTP range requests as model hosts have
 // them: /pkg/ is the built npm package, /models/ the test models, everything else the test
 // page (page/). `?length=N` serves a file as if it ended after N bytes (a truncated copy).
+// /app/ is the built demo site (www/dist, from pkg-scripts/build-site.sh) on a sub-path, with
+// /app/models/ the test models.
 // For the benchmark (pkg-scripts/bench-browser.sh): /bench/ is its page, /vendor/wllama/ the
 // @wllama/wllama package it compares against, and `--isolated` adds the COOP and COEP headers
 // that make pages cross-origin isolated (SharedArrayBuffer, so wasm threads).
 // For the cache tests: `/__log` lists the requests for /models/ so far (method, URL, Range), and
 // `/__drop?url=U&after=N` makes the next response for U that is longer than N bytes break off
-// after N, as a dropped connection does (armed out of band so U stays the cache's key).
+// after N, as a dropped connection does (armed out of band so U stays the cache's key);
+// `/__etag?url=U&etag=E` makes responses for U carry `ETag: E`, as a file replaced on the server does.
 // Run directly, it listens on 127.0.0.1 on a free port and prints its URL.
 
 import { createReadStream } from "node:fs";
@@ -20,6 +23,9 @@ const repo = resolve(here, "../..");
 const ROOTS = [
   ["/pkg/", join(repo, "pkg")],
   ["/models/", join(repo, "models")],
+  // The demo site as deployed to a sub-path, with the test model beside it for its catalog.
+  ["/app/models/", join(repo, "models")],
+  ["/app/", join(repo, "www", "dist")],
   ["/bench/", join(here, "bench", "page")],
   ["/vendor/wllama/", join(here, "node_modules", "@wllama", "wllama", "esm")],
   ["/", join(here, "page")],
@@ -30,6 +36,10 @@ const TYPES = {
   ".wasm": "application/wasm",
   ".json": "application/json",
   ".md": "text/markdown; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".webmanifest": "application/manifest+json",
+  ".png": "image/png",
+  ".svg": "image/svg+xml",
 };
 
 /** The file a URL path names, or null when it names nothing under a root. */
@@ -54,9 +64,12 @@ function parseRange(header, size) {
 const log = [];
 /** URL → bytes after which its next long enough response breaks off. */
 const drops = new Map();
+/** URL → the ETag its responses carry. */
+const etags = new Map();
 
 function control(pathname, searchParams, response) {
   if (pathname === "/__drop") drops.set(searchParams.get("url"), Number(searchParams.get("after")));
+  if (pathname === "/__etag") etags.set(searchParams.get("url"), searchParams.get("etag"));
   const body = pathname === "/__log" ? JSON.stringify(log) : "{}";
   response.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store" }).end(body);
 }
@@ -68,7 +81,7 @@ async function handle(request, response, { isolated }) {
   }
   const { pathname, searchParams } = new URL(request.url, "http://localhost");
   if (pathname.startsWith("/__")) return control(pathname, searchParams, response);
-  if (pathname.startsWith("/models/")) log.push({ method: request.method, url: request.url, range: request.headers.range ?? null });
+  if (pathname.startsWith("/models/") || pathname.startsWith("/app/models/")) log.push({ method: request.method, url: request.url, range: request.headers.range ?? null });
   const path = fileFor(pathname.endsWith("/") ? pathname + "index.html" : pathname);
   const info = path && (await stat(path).catch(() => null));
   if (!info?.isFile() || !["GET", "HEAD"].includes(request.method)) {
@@ -81,6 +94,7 @@ async function handle(request, response, { isolated }) {
     "Accept-Ranges": "bytes",
     "Cache-Control": "no-store",
   };
+  if (etags.has(request.url)) headers.ETag = etags.get(request.url);
   let [start, end] = [0, size - 1];
   let status = 200;
   if (request.headers.range) {
