@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The npm package in a real browser: builds the package (unless --no-build) and the native CLI
-# the tests compare against, serves pkg/, the test page and models/ on 127.0.0.1,
+# The npm package in a real browser: builds the package (unless --no-build), the demo site and
+# the native CLI the tests compare against, serves pkg/, the test page, the site and models/ on
+# 127.0.0.1,
 # and runs tests/browser/*.test.js in headless Chromium with WebGPU (SwiftShader without a GPU).
 # Needs chromium and `npm ci` in tests/browser (pkg-scripts/setup.sh installs both), and
 # llama.cpp's server for the cloud tests (pkg-scripts/setup-llama-server.sh, called here).
@@ -10,6 +11,8 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" != "--no-build" ]; then
     bash pkg-scripts/build-npm.sh
 fi
+# The demo site around that package (tests/browser/site.test.js).
+bash pkg-scripts/build-site.sh --no-build-package
 cargo build --release -p torchlight
 
 # The cloud tests' real OpenAI-compatible endpoint: llama.cpp's server (set up once per machine).
