@@ -4,7 +4,7 @@
 // viewport and accessibility. Screenshots go to tests/browser/output/.
 
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -134,6 +134,24 @@ test("deleting a model in the storage panel removes it from the cache", async ()
   await item.locator(".delete").click();
   await item.waitFor({ state: "detached" });
   assert.ok(!(await cachedModels(page)).some((m) => m.url === target));
+});
+
+test("a new version announces itself, and takes over only when asked", async () => {
+  // A new deployment: the same site with another version in its service worker.
+  const sw = fileURLToPath(new URL("../../www/dist/sw.js", import.meta.url));
+  const original = await readFile(sw, "utf8");
+  const next = original.replace(/const VERSION = "([0-9a-f]+)"/, 'const VERSION = "$1-next"');
+  assert.notEqual(next, original);
+  await writeFile(sw, next);
+  try {
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
+    await page.waitForSelector("#update-ready", { state: "visible" });
+    assert.doesNotMatch(await page.textContent("#app-version"), /-next/, "the new version took over unasked");
+    await Promise.all([page.waitForEvent("load"), page.click("#update-reload")]);
+    await page.waitForFunction(() => /-next/.test(document.querySelector("#app-version")?.textContent ?? ""));
+  } finally {
+    await writeFile(sw, original);
+  }
 });
 
 test("a phone-sized viewport has no horizontal scrolling, and axe finds no serious violations", async () => {
