@@ -3,7 +3,7 @@
 # load times from the network and from cache, time to first token, decode tokens/s, medians
 # over runs, and the ratios. A benchmark, not a test: it prints numbers (tests/browser/bench/).
 #
-#   bash pkg-scripts/bench-browser.sh [--no-build] [--no-isolate] [--runs N] [--tokens N] [--prompt TEXT]
+#   bash pkg-scripts/bench-browser.sh [--no-build] [--no-isolate] [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu]
 #
 # Builds the package unless --no-build. The page is served cross-origin isolated (COOP and COEP)
 # so that wllama can also run 2 threads; --no-isolate serves it as a plain page, wllama 1 thread

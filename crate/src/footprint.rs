@@ -86,6 +86,16 @@ impl Footprint {
         self.weight_bytes + self.kv_bytes + self.activation_bytes
     }
 
+    /// `problems`, plus more memory than `limit` bytes, all the CPU backend has (in a browser,
+    /// what wasm memory can hold).
+    pub fn problems_in_memory(&self, limit: u64) -> Vec<String> {
+        let mut problems = self.problems.clone();
+        if self.gpu_bytes() > limit {
+            problems.push(format!("the model needs {} bytes of memory on the CPU, more than the {limit} it can have", self.gpu_bytes()));
+        }
+        problems
+    }
+
     /// `problems`, plus the buffer that would pass a device's binding limit of `limit` bytes.
     pub fn problems_on(&self, limit: u64) -> Vec<String> {
         let mut problems = self.problems.clone();

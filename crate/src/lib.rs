@@ -7,6 +7,7 @@ pub mod quant;
 pub mod sample;
 pub mod tokenizer;
 pub mod gpu;
+pub mod cpu;
 pub mod model;
 pub mod engine;
 pub mod footprint;

@@ -81,3 +81,13 @@ fn unsupported_tensor_types_are_named_and_counted() {
     let quant = footprint.problems.iter().find(|p| p.contains("Q3_K")).expect("a problem naming Q3_K");
     assert!(quant.contains("blk.0.ffn_down.weight") && quant.contains("1 more"), "{quant}");
 }
+
+#[test]
+fn a_model_over_the_cpu_memory_limit_is_a_problem() {
+    let (_, file) = common::open_model();
+    let footprint = Footprint::of(&file, &options(2048));
+    assert_eq!(footprint.problems_in_memory(1 << 30), Vec::<String>::new());
+    let problems = footprint.problems_in_memory(100 << 20);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("memory on the CPU"), "{problems:?}");
+}

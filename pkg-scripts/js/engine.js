@@ -63,6 +63,8 @@ export class Engine {
     this.#localFailure = localFailure;
     this.model = model;
     this.contextLength = local?.contextLength ?? null;
+    /** Where the local model runs: "gpu" or "cpu" (null without one). */
+    this.backend = local?.backend ?? null;
     /** Why the model did not load here (a `TorchlightError`), when the engine answers from the cloud instead. */
     this.localError = localFailure?.error ?? null;
     this.chat = { completions: { create: (params) => this.#create(params) } };
@@ -71,8 +73,8 @@ export class Engine {
   }
 
   /**
-   * Memory in use: `{ wasmMemoryBytes, gpuBytes }`. wasm memory never shrinks, so after a load
-   * this is also the load's peak.
+   * Memory in use: `{ backend, wasmMemoryBytes, modelBytes }`. wasm memory never shrinks, so
+   * after a load this is also the load's peak.
    */
   stats() {
     if (!this.#local) return Promise.reject(new TorchlightError("invalid_request", "no local model is loaded"));
@@ -138,7 +140,7 @@ export class Engine {
     };
     if (route === "cloud") return cloud("requested");
     if (!this.#local) return cloud(this.#localFailure.reason);
-    const where = { used: "local" };
+    const where = { used: "local", backend: this.backend };
     let spoke = false;
     try {
       const result = await this.#local.generate(request, (text) => ((spoke = true), onDelta(text, where, this.model)), signal);

@@ -22,6 +22,8 @@ export type TorchlightErrorCode =
   | "device_lost"
   /** A model weight is larger than one GPU buffer binding may be on this device. */
   | "gpu_limit"
+  /** The model is too large for the CPU backend's wasm memory (4 GiB at most). */
+  | "does_not_fit"
   /** The GPU reported an error. */
   | "gpu"
   /** The prompt does not fit the context (see `contextLength`). */
@@ -58,6 +60,8 @@ export type CloudReason = "requested" | "no_webgpu" | "load_failed" | "device_lo
 /** Where an answer came from. */
 export interface Route {
   used: "local" | "cloud";
+  /** Set when `used` is "local". */
+  backend?: Backend;
   /** Set when `used` is "cloud". */
   reason?: CloudReason;
 }
@@ -113,7 +117,12 @@ export interface Capabilities {
     maxComputeWorkgroupSizeX: number;
   } | null;
   storage: { usage: number; quota: number; persisted: boolean } | null;
+  /** Where `backend: "auto"` runs a model here: "gpu", or "cpu" with no adapter or only a software fallback one. */
+  backend: Backend;
 }
+
+/** Where a model runs: WebGPU, or the CPU (wasm SIMD) in the worker. */
+export type Backend = "gpu" | "cpu";
 
 export interface LoadProgress {
   /**
@@ -145,6 +154,8 @@ export interface Estimate {
   contextLength: number;
   /** The cache holds the whole file: loading it needs no network. */
   cached: boolean;
+  /** The backend the estimate is for (`gpuBytes` is then the memory the CPU backend takes). */
+  backend: Backend;
   /** Nothing stands in the way: `reasons` is empty. */
   fits: boolean;
   /** Why it would not load, one sentence each (architecture, quant, WebGPU, device limits, storage). */
@@ -159,6 +170,11 @@ export interface LoadOptions {
   worker?: boolean;
   /** Cancels the load; it then rejects with code `aborted`. */
   signal?: AbortSignal;
+  /**
+   * "auto" (the default): the GPU when WebGPU offers an adapter that is not a software
+   * fallback, else the CPU. "gpu" fails with `no_webgpu` where there is none.
+   */
+  backend?: "auto" | Backend;
   /** A cloud endpoint, used only with the person's consent (see `route`). */
   cloud?: CloudOptions;
   /**
@@ -252,8 +268,13 @@ export interface Engine {
       create(params: ChatCompletionParams & { stream?: false }): Promise<ChatCompletion>;
     };
   };
-  /** Memory in use. wasm memory never shrinks, so after a load it is the load's peak. */
-  stats(): Promise<{ wasmMemoryBytes: number; gpuBytes: number }>;
+  /** Where the local model runs (null without one). */
+  readonly backend: Backend | null;
+  /**
+   * Memory in use: the wasm heap (it never shrinks: after a load, the load's peak) and the
+   * model's own bytes on its backend (GPU buffers, or part of that heap on the CPU).
+   */
+  stats(): Promise<{ backend: Backend; wasmMemoryBytes: number; modelBytes: number }>;
   /** Ends running and queued requests (code `aborted`) and frees the GPU memory. */
   unload(): Promise<void>;
 }
@@ -284,7 +305,7 @@ export class Torchlight {
   static readonly consent: ConsentStore;
   static probe(): Promise<Capabilities>;
   /** Reads only the header (HTTP range requests): what the model needs and whether it fits here. */
-  static estimate(url: string | URL | Blob, options?: { contextLength?: number; signal?: AbortSignal }): Promise<Estimate>;
+  static estimate(url: string | URL | Blob, options?: { contextLength?: number; backend?: "auto" | Backend; signal?: AbortSignal }): Promise<Estimate>;
   /** A URL (relative to the page), or a File from the person's disk (read and cached with no network). */
   static load(url: string | URL | Blob, options?: LoadOptions): Promise<Engine>;
 }

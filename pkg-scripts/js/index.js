@@ -27,7 +27,11 @@ export class Torchlight {
   /** The remembered "always" cloud decisions, without loading a model: `list()`, `revoke(endpoint)`. */
   static consent = { list: consent.list, revoke: consent.revoke };
 
-  /** What this browser offers: WebGPU, its adapter, features and limits, and storage. */
+  /**
+   * What this browser offers: WebGPU, its adapter, features and limits, storage, and the
+   * backend `backend: "auto"` picks here ("gpu", or "cpu" where the only adapter is a software
+   * fallback, which the CPU backend outruns, or there is none).
+   */
   static async probe() {
     const storage = await globalThis.navigator?.storage?.estimate?.().catch(() => null);
     const persisted = await globalThis.navigator?.storage?.persisted?.().catch(() => false);
@@ -38,6 +42,7 @@ export class Torchlight {
       subgroups: false,
       limits: null,
       storage: storage ? { usage: storage.usage, quota: storage.quota, persisted: !!persisted } : null,
+      backend: "cpu",
     };
     const gpu = globalThis.navigator?.gpu;
     const adapter = await gpu?.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
@@ -54,6 +59,7 @@ export class Torchlight {
     caps.shaderF16 = adapter.features.has("shader-f16");
     caps.subgroups = adapter.features.has("subgroups");
     caps.limits = Object.fromEntries(LIMITS.map((name) => [name, adapter.limits[name]]));
+    caps.backend = caps.adapter.isFallbackAdapter ? "cpu" : "gpu";
     return caps;
   }
 
@@ -61,13 +67,14 @@ export class Torchlight {
    * Whether the model at `url` can run here, and what it needs, from its GGUF header alone
    * (range requests for its first bytes, or the cache when it holds the whole file).
    */
-  static async estimate(url, { contextLength, signal } = {}) {
+  static async estimate(url, { contextLength, backend = "auto", signal } = {}) {
     const absolute = resolve(url);
     const caps = await Torchlight.probe();
+    backend = chooseBackend(backend, caps);
     const bindingLimit = caps.limits ? Math.min(caps.limits.maxStorageBufferBindingSize, caps.limits.maxBufferSize) : undefined;
-    const found = await estimate(absolute, { contextLength, bindingLimit, signal });
+    const found = await estimate(absolute, { contextLength, backend, bindingLimit, signal });
     const reasons = [...found.problems];
-    if (!caps.webgpu) reasons.unshift("this browser offers no WebGPU adapter");
+    if (backend === "gpu" && !caps.webgpu) reasons.unshift("this browser offers no WebGPU adapter");
     const shortfall = found.cached ? null : await cache.storageShortfall(found.bytes);
     if (shortfall) reasons.push(`the model cannot be stored on this device: ${shortfall}`);
     return {
@@ -80,6 +87,7 @@ export class Torchlight {
       quantization: found.quantization,
       contextLength: found.contextLength,
       cached: found.cached,
+      backend,
       fits: reasons.length === 0,
       reasons,
     };
@@ -96,7 +104,7 @@ export class Torchlight {
    * the context), always after consent; "cloud-only" loads nothing locally; "local-only" (the
    * default without `cloud`) never sends anything.
    */
-  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route } = {}) {
+  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route, backend = "auto" } = {}) {
     if (signal?.aborted) throw abortedError();
     route ??= cloud ? "local-first" : "local-only";
     if (!["local-only", "local-first", "cloud-only"].includes(route)) {
@@ -110,7 +118,7 @@ export class Torchlight {
     const model = sourceOf(absolute).name;
     if (route === "cloud-only") return new Engine({ local: null, cloud: remote, route, model: remote.model });
     try {
-      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker });
+      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker, backend });
       return new Engine({ local, cloud: remote, route, model });
     } catch (error) {
       if (route === "local-only" || error.code === "aborted") throw error;
@@ -130,14 +138,27 @@ function resolve(file) {
 }
 
 /** Why a "local-first" engine answers from the cloud, by the code its local load failed with. */
-const LOCAL_FAILURES = { no_webgpu: "no_webgpu", gpu_limit: "does_not_fit", quota_exceeded: "does_not_fit" };
+const LOCAL_FAILURES = { no_webgpu: "no_webgpu", gpu_limit: "does_not_fit", does_not_fit: "does_not_fit", quota_exceeded: "does_not_fit" };
 
-/** The model on this device's GPU; fails with `no_webgpu` before any download where there is none. */
-async function loadLocal(url, { worker, ...options }) {
-  const gpu = globalThis.navigator?.gpu;
-  if (!gpu) throw new TorchlightError("no_webgpu", "this browser does not offer WebGPU (navigator.gpu is missing)");
-  if (!(await gpu.requestAdapter().catch(() => null))) {
-    throw new TorchlightError("no_webgpu", "this browser offers WebGPU but no adapter (no usable GPU, or it is blocklisted)");
+/** The backend a load asked for, with "auto" settled by what the browser offers. */
+function chooseBackend(backend, caps) {
+  if (!["auto", "gpu", "cpu"].includes(backend)) {
+    throw new TorchlightError("invalid_request", `backend must be "auto", "gpu" or "cpu", not ${JSON.stringify(backend)}`);
   }
+  return backend === "auto" ? caps.backend : backend;
+}
+
+/**
+ * The model on `backend` ("auto", "gpu" or "cpu"); with "gpu", fails with `no_webgpu` before any
+ * download where there is no adapter.
+ */
+async function loadLocal(url, { worker, backend, ...options }) {
+  const caps = await Torchlight.probe();
+  backend = chooseBackend(backend, caps);
+  if (backend === "gpu" && !caps.webgpu) {
+    const why = globalThis.navigator?.gpu ? "offers WebGPU but no adapter (no usable GPU, or it is blocklisted)" : "does not offer WebGPU";
+    throw new TorchlightError("no_webgpu", `this browser ${why}`);
+  }
+  options.backend = backend;
   return worker ? RemoteEngine.load(url, options) : LocalEngine.load(url, options);
 }

@@ -9,9 +9,10 @@ export class RemoteEngine {
   #nextId = 1;
   #closed = false;
 
-  constructor(worker, contextLength) {
+  constructor(worker, { contextLength, backend }) {
     this.#worker = worker;
     this.contextLength = contextLength;
+    this.backend = backend;
     worker.onmessage = ({ data }) => {
       const request = this.#pending.get(data.id);
       if (!request) return;
@@ -24,7 +25,7 @@ export class RemoteEngine {
   }
 
   /** Starts a module worker next to this file and loads the model at `url` in it. */
-  static load(url, { contextLength, signal, onProgress } = {}) {
+  static load(url, { contextLength, signal, onProgress, backend } = {}) {
     const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "torchlight" });
     return new Promise((resolve, reject) => {
       const fail = (error) => {
@@ -40,14 +41,14 @@ export class RemoteEngine {
         else if (data.type === "failed") fail(new TorchlightError(data.error.code, data.error.message));
         else if (data.type === "loaded") {
           signal?.removeEventListener("abort", onAbort);
-          resolve(new RemoteEngine(worker, data.contextLength));
+          resolve(new RemoteEngine(worker, data));
         }
       };
       worker.onerror = (event) => {
         event.preventDefault();
         fail(new TorchlightError("internal", `the worker failed to start: ${event.message ?? "no reason given"}`));
       };
-      worker.postMessage({ type: "load", url, contextLength });
+      worker.postMessage({ type: "load", url, contextLength, backend });
     });
   }
 

@@ -53,13 +53,13 @@ async function withHeader(file, open) {
  * What the model in `file` (an absolute URL, or a Blob) needs, from its header alone: read from
  * the cache where it holds the whole file, else by range requests (or slices) that store nothing.
  */
-export async function estimate(file, { contextLength, bindingLimit, signal } = {}) {
+export async function estimate(file, { contextLength, backend, bindingLimit, signal } = {}) {
   try {
     await loadCore();
     const source = sourceOf(file);
     const cached = (await listCached()).some((m) => m.url === source.key && m.complete);
     file = cached ? await openCachedFile(source, signal) : await openUncached(source, HEADER_PREFIX, signal);
-    const { opened } = await withHeader(file, (bytes) => estimateHeader(bytes, file.fileLength, contextLength, bindingLimit));
+    const { opened } = await withHeader(file, (bytes) => estimateHeader(bytes, file.fileLength, contextLength, backend, bindingLimit));
     return { ...opened, bytes: file.fileLength, cached };
   } catch (e) {
     throw asTorchlightError(e);
@@ -102,17 +102,19 @@ export class LocalEngine {
   constructor(engine) {
     this.#engine = engine;
     this.contextLength = engine.contextLength;
+    /** "gpu" or "cpu". */
+    this.backend = engine.backend;
   }
 
-  /** Loads the model in `file` (an absolute URL, or a Blob); `signal` cancels. */
-  static async load(file, { contextLength, signal, onProgress } = {}) {
+  /** Loads the model in `file` (an absolute URL, or a Blob) on `backend` ("gpu" or "cpu"); `signal` cancels. */
+  static async load(file, { contextLength, signal, onProgress, backend } = {}) {
     try {
       await loadCore();
       if (signal?.aborted) throw abortedError();
       file = await openCachedFile(sourceOf(file), signal);
       let loader, bytes;
       try {
-        ({ opened: loader, bytes } = await withHeader(file, (bytes) => Loader.create(bytes, file.fileLength, contextLength)));
+        ({ opened: loader, bytes } = await withHeader(file, (bytes) => Loader.create(bytes, file.fileLength, contextLength, backend)));
       } catch (e) {
         // Not a model we can run (a download that failed can resume): its bytes would only take room.
         if (!["network", "aborted"].includes(asTorchlightError(e).code)) await file.discard();
@@ -157,9 +159,13 @@ export class LocalEngine {
     }
   }
 
-  /** Memory in use: the wasm heap (it never shrinks, so this is also its peak) and GPU buffers. */
+  /**
+   * Memory in use: the wasm heap (it never shrinks, so this is also its peak) and the model's
+   * own bytes on its backend (GPU buffers, or part of that heap on the CPU).
+   */
   async stats() {
-    return { wasmMemoryBytes: (await loadCore()).memory.buffer.byteLength, gpuBytes: this.#engine.gpuBytes };
+    const wasmMemoryBytes = (await loadCore()).memory.buffer.byteLength;
+    return { backend: this.backend, wasmMemoryBytes, modelBytes: this.#engine.modelBytes };
   }
 
   /** Stops a running request and frees the GPU memory. */

@@ -18,9 +18,10 @@ self.onmessage = async ({ data }) => {
       try {
         engine = await LocalEngine.load(data.url, {
           contextLength: data.contextLength,
+          backend: data.backend,
           onProgress: (progress) => postMessage({ type: "progress", progress }),
         });
-        postMessage({ type: "loaded", contextLength: engine.contextLength });
+        postMessage({ type: "loaded", contextLength: engine.contextLength, backend: engine.backend });
       } catch (e) {
         failed(0, e);
       }

@@ -45,11 +45,11 @@ export async function openPage(options) {
   return { browser, page };
 }
 
-/** The native CLI's greedy answer for a chat prompt, as its `--json` output. */
-export function nativeGenerate(prompt, maxTokens) {
+/** The native CLI's greedy answer for a chat prompt on `backend`, as its `--json` output. */
+export function nativeGenerate(prompt, maxTokens, backend) {
   const cli = fileURLToPath(new URL("../../target/release/torchlight", import.meta.url));
   const model = fileURLToPath(new URL(`../..${MODEL}`, import.meta.url));
-  const args = ["generate", "--model", model, "--chat", "--prompt", prompt, "--max-tokens", `${maxTokens}`, "--json"];
+  const args = ["generate", "--model", model, "--chat", "--prompt", prompt, "--max-tokens", `${maxTokens}`, "--json", "--backend", backend];
   const run = spawnSync(cli, args, { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`${cli} failed: ${run.error ?? run.stderr}`);
   // Its speed line, for comparison with the browser's.

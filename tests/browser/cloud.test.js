@@ -279,12 +279,13 @@ test("no prompt, answer or key reached the console", () => {
   for (const secret of [PROMPT, API_KEY, "fine"]) assert.ok(!text.includes(secret), `the console shows ${secret}`);
 });
 
-test("with no WebGPU adapter, local-first answers from the cloud with reason no_webgpu", async () => {
+test("with no WebGPU adapter, a local-first engine asked for the GPU answers from the cloud with reason no_webgpu", async () => {
   const { browser: plain, page: plainPage } = await openPage({ webgpu: false });
   try {
     const result = await plainPage.evaluate(async ([model, baseURL, prompt]) => {
       const reasons = [];
       const engine = await Torchlight.load(model, {
+        backend: "gpu",
         cloud: { baseURL, model: "smollm2", consent: async (r) => (reasons.push(r.reason), "once") },
       });
       const reply = await engine.chat.completions.create({ messages: [{ role: "user", content: prompt }], max_tokens: 4, temperature: 0 });

@@ -24,7 +24,7 @@ after(async () => {
 function withEngine(body) {
   return page.evaluate(
     async ([model, body]) => {
-      const engine = await Torchlight.load(model, { contextLength: 64 });
+      const engine = await Torchlight.load(model, { contextLength: 64, backend: "gpu" });
       const messages = [{ role: "user", content: "Hi" }];
       const ask = () => engine.chat.completions.create({ messages, max_tokens: 1, temperature: 0 }).then(() => "answered", (e) => e.code);
       window.lostEngine = { engine, ask };
@@ -41,6 +41,7 @@ test("a lost device fails requests with code device_lost; loading again works", 
     async ([model, baseURL]) => {
       window.fallback = await Torchlight.load(model, {
         contextLength: 64,
+        backend: "gpu",
         cloud: { baseURL, model: "fake", consent: async (r) => (window.reason = r.reason, "once") },
       });
     },

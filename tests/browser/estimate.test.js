@@ -59,10 +59,10 @@ test("the test model fits; the estimate reads only its header and matches what a
   console.log(`# estimate: ${requests.length} range request(s), ${fetched} bytes; GPU ${(found.gpuBytes / 2 ** 20).toFixed(1)} MiB`);
 
   const allocated = await page.evaluate(async (url) => {
-    const engine = await Torchlight.load(url, { contextLength: 512 });
-    const { gpuBytes } = await engine.stats();
+    const engine = await Torchlight.load(url, { contextLength: 512, backend: "gpu" });
+    const { modelBytes } = await engine.stats();
     await engine.unload();
-    return gpuBytes;
+    return modelBytes;
   }, url);
   const off = Math.abs(found.gpuBytes - allocated) / allocated;
   assert.ok(off < 0.01, `estimated ${found.gpuBytes} GPU bytes, the load allocated ${allocated}`);

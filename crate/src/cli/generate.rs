@@ -3,10 +3,11 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use torchlight::chat::Message;
-use torchlight::engine::GenerateOptions;
+use torchlight::engine::{Engine, GenerateOptions};
+use torchlight::model::Backend;
 use torchlight::sample::SamplingParams;
 
-use super::{load, CliError};
+use super::{with_engine, BackendArgs, CliError, Report, WithEngine};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,10 +42,24 @@ pub struct Args {
     /// Print one JSON object with the generated token ids and text instead of streaming.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let mut engine = load(&args.model, args.context)?;
+    let (model, context, backend) = (args.model.clone(), args.context, args.backend.clone());
+    with_engine(&model, context, &backend, Generate(args))
+}
+
+struct Generate(Args);
+
+impl WithEngine for Generate {
+    fn run<B: Backend + Report>(self, engine: Engine<B>) -> Result<(), CliError> {
+        generate(self.0, engine)
+    }
+}
+
+fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<(), CliError> {
     let prompt = if args.chat {
         engine.chat_prompt(&[Message { role: "user".into(), content: args.prompt.clone() }])?
     } else {
@@ -91,7 +106,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         writeln!(out)?;
     }
     eprintln!(
-        "prefill: {} tokens, {:.1} tokens/s; decode: {} tokens, {:.1} tokens/s",
+        "{}; prefill: {} tokens, {:.1} tokens/s; decode: {} tokens, {:.1} tokens/s",
+        engine.backend.describe(),
         generation.prompt_tokens,
         generation.prefill_tokens_per_s(),
         generation.tokens.len(),

@@ -5,13 +5,14 @@ mod info;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use torchlight::cpu::CpuBackend;
 use torchlight::engine::{Engine, EngineError, LoadOptions};
 use torchlight::gguf::{FileSource, GgufError, GgufFile};
 use torchlight::gpu::{Gpu, GpuBackend};
-use torchlight::model::ModelError;
+use torchlight::model::{Backend, ModelError};
 
 #[derive(Parser)]
-#[command(name = "torchlight", version, about = "Run quantized GGUF language models on WebGPU compute shaders")]
+#[command(name = "torchlight", version, about = "Run quantized GGUF language models on WebGPU compute shaders or the CPU")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,10 +60,82 @@ fn open(path: &Path) -> Result<(FileSource, GgufFile), CliError> {
     Ok((source, file))
 }
 
-/// Opens the GPU and loads the model onto it.
-fn load(path: &Path, context: usize) -> Result<Engine<GpuBackend>, CliError> {
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendChoice {
+    /// The GPU when wgpu finds a hardware adapter; the CPU when it finds none, or only a
+    /// software one (lavapipe, llvmpipe, SwiftShader), which the CPU backend outruns.
+    Auto,
+    /// wgpu's best adapter, software ones included.
+    Gpu,
+    /// The CPU's vector units on `--threads` threads.
+    Cpu,
+}
+
+#[derive(Clone, clap::Args)]
+struct BackendArgs {
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Threads for the CPU backend (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// What the CLI tells about the backend that ran.
+trait Report {
+    /// e.g. "gpu: llvmpipe (Vulkan, Cpu)" or "cpu: AVX2 kernels, 2 threads".
+    fn describe(&self) -> String;
+    /// Bytes of weights, caches and activations it holds.
+    fn memory_bytes(&self) -> u64;
+    /// GPU dispatches and queue submits so far, on a GPU.
+    fn counters(&self) -> Option<(u64, u64)>;
+}
+
+impl Report for GpuBackend {
+    fn describe(&self) -> String {
+        let info = &self.gpu.info;
+        format!("gpu: {} ({:?}, {:?})", info.name, info.backend, info.device_type)
+    }
+    fn memory_bytes(&self) -> u64 {
+        self.allocated
+    }
+    fn counters(&self) -> Option<(u64, u64)> {
+        let s = self.stats();
+        Some((s.dispatches, s.submits))
+    }
+}
+
+impl Report for CpuBackend {
+    fn describe(&self) -> String {
+        let threads = self.threads();
+        format!("cpu: {} kernels, {threads} thread{}", self.kernels(), if threads == 1 { "" } else { "s" })
+    }
+    fn memory_bytes(&self) -> u64 {
+        self.allocated
+    }
+    fn counters(&self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+/// A command's work with a loaded engine, whichever backend it runs on.
+trait WithEngine {
+    fn run<B: Backend + Report>(self, engine: Engine<B>) -> Result<(), CliError>;
+}
+
+/// Picks the backend, loads the model onto it with a `context`-token cache, and hands the
+/// engine to `work`.
+fn with_engine(path: &Path, context: usize, backend: &BackendArgs, work: impl WithEngine) -> Result<(), CliError> {
     let (mut source, file) = open(path)?;
-    let gpu = pollster::block_on(Gpu::new()).map_err(ModelError::from)?;
     let options = LoadOptions { context, ..LoadOptions::default() };
-    Ok(Engine::load(GpuBackend::new(gpu), &file, &mut source, &options, &mut |_| {})?)
+    let threads = backend.threads.unwrap_or(0);
+    let gpu = match backend.backend {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(ModelError::from)?),
+        BackendChoice::Auto => pollster::block_on(Gpu::new()).ok().filter(|g| g.info.device_type != wgpu::DeviceType::Cpu),
+    };
+    match gpu {
+        Some(gpu) => work.run(Engine::load(GpuBackend::new(gpu), &file, &mut source, &options, &mut |_| {})?),
+        None => work.run(Engine::load(CpuBackend::new(threads), &file, &mut source, &options, &mut |_| {})?),
+    }
 }

@@ -3,23 +3,30 @@ use std::ops::ControlFlow;
 
 use wasm_bindgen::prelude::*;
 
+use super::device::{either, AnyEngine, Either};
 use super::request::{ChatRequest, Completion};
 use super::WebError;
 use crate::engine::{self, FinishReason};
-use crate::gpu::GpuBackend;
+use crate::model::Backend;
 
-/// A loaded model on the GPU, answering chat requests one at a time.
+/// A loaded model, on the GPU or the CPU, answering chat requests one at a time.
 #[wasm_bindgen]
 pub struct Engine {
     /// Taken out while a request runs, so a second one meanwhile finds it gone.
-    inner: Cell<Option<engine::Engine<GpuBackend>>>,
+    inner: Cell<Option<AnyEngine>>,
     context_length: usize,
-    gpu_bytes: u64,
+    backend: &'static str,
+    model_bytes: u64,
 }
 
 impl Engine {
-    pub(super) fn new(engine: engine::Engine<GpuBackend>) -> Self {
-        Self { context_length: engine.context(), gpu_bytes: engine.backend.allocated, inner: Cell::new(Some(engine)) }
+    pub(super) fn new(engine: AnyEngine) -> Self {
+        let (backend, model_bytes) = match &engine {
+            Either::Gpu(e) => ("gpu", e.backend.allocated),
+            Either::Cpu(e) => ("cpu", e.backend.allocated),
+        };
+        let context_length = either!(&engine, e => e.context());
+        Self { context_length, backend, model_bytes, inner: Cell::new(Some(engine)) }
     }
 }
 
@@ -34,15 +41,22 @@ impl Engine {
     pub async fn generate(&self, request: JsValue, on_delta: js_sys::Function) -> Result<JsValue, WebError> {
         let request = ChatRequest::from_js(request)?;
         let mut engine = self.inner.take().ok_or(WebError::Busy)?;
-        let answer = answer(&mut engine, &request, &on_delta).await;
+        let answer = either!(&mut engine, e => answer(e, &request, &on_delta).await);
         self.inner.set(Some(engine));
         answer
     }
 
-    /// Bytes of GPU buffers the model holds: weights, KV cache and activations.
-    #[wasm_bindgen(getter, js_name = gpuBytes)]
-    pub fn gpu_bytes(&self) -> f64 {
-        self.gpu_bytes as f64
+    /// Bytes the model holds on its backend (GPU buffers, or wasm memory on the CPU):
+    /// weights, KV cache and activations.
+    #[wasm_bindgen(getter, js_name = modelBytes)]
+    pub fn model_bytes(&self) -> f64 {
+        self.model_bytes as f64
+    }
+
+    /// Where the model runs: "gpu" or "cpu".
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.to_string()
     }
 
     /// The KV cache size in tokens: prompt plus answer must fit in it.
@@ -52,8 +66,8 @@ impl Engine {
     }
 }
 
-async fn answer(
-    engine: &mut engine::Engine<GpuBackend>,
+async fn answer<B: Backend>(
+    engine: &mut engine::Engine<B>,
     request: &ChatRequest,
     on_delta: &js_sys::Function,
 ) -> Result<JsValue, WebError> {

@@ -26,6 +26,8 @@ pub enum WebError {
     BadRequest(String),
     #[error("this engine is already generating: requests on one engine take turns")]
     Busy,
+    #[error("the model needs {needed} bytes of memory, more than the {limit} a browser tab's wasm memory can give it on the CPU")]
+    DoesNotFit { needed: u64, limit: u64 },
     #[error("the request was aborted")]
     Aborted,
     /// The delta callback threw; its exception is passed on untouched.
@@ -58,6 +60,7 @@ pub fn code(e: &WebError) -> &'static str {
         WebError::HeaderIncomplete { .. } => "truncated_header",
         WebError::BadRequest(_) => "invalid_request",
         WebError::Busy => "busy",
+        WebError::DoesNotFit { .. } => "does_not_fit",
         WebError::Aborted => "aborted",
         WebError::Callback(_) => "callback",
     }

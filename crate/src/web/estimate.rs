@@ -1,6 +1,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use super::device::CPU_MEMORY_LIMIT;
 use super::loader::{load_options, read_header};
 use super::WebError;
 use crate::footprint::Footprint;
@@ -16,20 +17,24 @@ struct Estimate {
 
 /// What the model in a file needs, from `header`, the first bytes of a file `file_len` bytes
 /// long (a header longer than that fails with code `truncated_header`, as for
-/// `Loader.create`). `binding_limit`, the device's largest storage binding, adds a problem
-/// when one buffer would not fit it. Opens no GPU and allocates nothing.
+/// `Loader.create`), on `backend` ("gpu" or "cpu"). On the GPU, `binding_limit`, the device's
+/// largest storage binding, adds a problem when one buffer would not fit it; on the CPU, a
+/// model wasm memory cannot hold is one. Opens no GPU and allocates nothing.
 #[wasm_bindgen]
 pub fn estimate(
     header: Vec<u8>,
     file_len: f64,
     context_length: Option<u32>,
+    backend: String,
     binding_limit: Option<f64>,
 ) -> Result<JsValue, WebError> {
     let file = read_header(&header, file_len as u64)?;
     let mut footprint = Footprint::of(&file, &load_options(context_length));
-    if let Some(limit) = binding_limit {
-        footprint.problems = footprint.problems_on(limit as u64);
-    }
+    footprint.problems = match (backend.as_str(), binding_limit) {
+        ("cpu", _) => footprint.problems_in_memory(CPU_MEMORY_LIMIT),
+        (_, Some(limit)) => footprint.problems_on(limit as u64),
+        (_, None) => footprint.problems.clone(),
+    };
     let estimate = Estimate { gpu_bytes: footprint.gpu_bytes(), footprint };
     Ok(estimate.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("an estimate is plain data"))
 }

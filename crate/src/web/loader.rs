@@ -1,19 +1,19 @@
 use wasm_bindgen::prelude::*;
 
+use super::device::{either, Either, Loading};
 use super::{Engine, WebError};
 use crate::chat::ChatTemplate;
-use crate::engine::{self, EngineError, LoadOptions};
+use crate::engine::{EngineError, LoadOptions};
+use crate::footprint::Footprint;
 use crate::gguf::{GgufError, GgufFile, SliceSource};
-use crate::gpu::{Gpu, GpuBackend};
-use crate::model::{ModelConfig, ModelError, WeightStream};
+use crate::model::{ModelConfig, ModelError};
 use crate::tokenizer::Tokenizer;
 
-/// A model on its way onto the GPU: the header read, every weight buffer allocated, the tensor
-/// data arriving in file order.
+/// A model on its way onto the GPU or into wasm memory: the header read, every weight buffer
+/// allocated, the tensor data arriving in file order.
 #[wasm_bindgen]
 pub struct Loader {
-    backend: GpuBackend,
-    stream: WeightStream<GpuBackend>,
+    loading: Loading,
     tokenizer: Tokenizer,
     chat: ChatTemplate,
     options: LoadOptions,
@@ -22,45 +22,53 @@ pub struct Loader {
 #[wasm_bindgen]
 impl Loader {
     /// Reads the header from `header`, the first bytes of a file `file_len` bytes long, and
-    /// checks that Torchlight runs the model before opening the GPU and allocating its weights.
-    /// A header longer than `header` fails with code `truncated_header` and `needed`, the
-    /// prefix length to fetch before calling again. `context_length` caps the KV cache
-    /// (default 2048, and never more than the model was trained for).
-    pub async fn create(header: Vec<u8>, file_len: f64, context_length: Option<u32>) -> Result<Loader, WebError> {
+    /// checks that Torchlight runs the model before opening `backend` ("gpu": WebGPU, or
+    /// "cpu": wasm memory) and allocating its weights. A header longer than `header` fails with
+    /// code `truncated_header` and `needed`, the prefix length to fetch before calling again.
+    /// `context_length` caps the KV cache (default 2048, and never more than the model was
+    /// trained for). A model too large for wasm memory fails with code `does_not_fit`.
+    pub async fn create(
+        header: Vec<u8>,
+        file_len: f64,
+        context_length: Option<u32>,
+        backend: String,
+    ) -> Result<Loader, WebError> {
         let file = read_header(&header, file_len as u64)?;
-        // Everything that can refuse the file is checked before the GPU is opened.
+        // Everything that can refuse the file is checked before the backend is opened.
         let config = ModelConfig::from_gguf(&file)?;
         let tokenizer = Tokenizer::from_gguf(&file).map_err(EngineError::from)?;
         let chat = ChatTemplate::from_gguf(&file).map_err(EngineError::from)?;
-        let gpu = Gpu::new().await.map_err(ModelError::from)?;
-        let mut backend = GpuBackend::new(gpu);
-        let stream = WeightStream::new(&mut backend, &file, config)?;
-        Ok(Self { backend, stream, tokenizer, chat, options: load_options(context_length) })
+        let options = load_options(context_length);
+        let needed = Footprint::of(&file, &options).gpu_bytes();
+        let loading = Loading::open(&backend, &file, config, needed).await?;
+        Ok(Self { loading, tokenizer, chat, options })
     }
 
     /// `[start, end)`: the file bytes still to push, in order.
     pub fn range(&self) -> Vec<f64> {
-        let (start, end) = self.stream.range();
+        let (start, end) = either!(&self.loading, s => s.stream.range());
         vec![start as f64, end as f64]
     }
 
     /// The file's bytes at `offset..offset + bytes.len()`. Chunks come in file order and may
     /// overlap bytes already pushed, but may not skip any.
     pub fn push(&mut self, offset: f64, bytes: &[u8]) -> Result<(), WebError> {
-        Ok(self.stream.push(&mut self.backend, offset as u64, bytes)?)
+        Ok(either!(&mut self.loading, s => s.stream.push(&mut s.backend, offset as u64, bytes))?)
     }
 
     /// Resolves once the GPU holds every byte pushed so far (writes are queued, not waited
-    /// for); fails as the device does, say when it was lost meanwhile.
+    /// for); fails as the device does, say when it was lost meanwhile. On the CPU the bytes
+    /// are in place already.
     pub async fn flush(&self) -> Result<(), WebError> {
-        Ok(self.backend.gpu.idle().await.map_err(ModelError::from)?)
+        match &self.loading {
+            Either::Gpu(s) => Ok(s.backend.gpu.idle().await.map_err(ModelError::from)?),
+            Either::Cpu(_) => Ok(()),
+        }
     }
 
     /// The engine, once every byte of `range()` has been pushed; builds the GPU pipelines.
     pub fn finish(self) -> Result<Engine, WebError> {
-        let weights = self.stream.finish()?;
-        let engine = engine::Engine::new(self.backend, weights, self.tokenizer, self.chat, &self.options)?;
-        Ok(Engine::new(engine))
+        Ok(Engine::new(self.loading.finish(self.tokenizer, self.chat, &self.options)?))
     }
 }
 

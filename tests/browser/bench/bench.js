@@ -16,7 +16,7 @@ import { chromium } from "playwright-core";
 
 import { MODEL } from "../browser.js";
 
-const USAGE = "usage: bench.js [--runs N] [--tokens N] [--prompt TEXT]";
+const USAGE = "usage: bench.js [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu]";
 function usage(message) {
   console.error(`${message}\n${USAGE}`);
   process.exit(2);
@@ -29,12 +29,17 @@ try {
       runs: { type: "string", default: "3" },
       tokens: { type: "string", default: "8" },
       prompt: { type: "string", default: "Write a short story about a lighthouse keeper." },
+      // Torchlight's backends to measure: its CPU backend (wasm SIMD), and WebGPU (here
+      // SwiftShader, which emulates a GPU on the CPU: slow, and no guide to a real GPU).
+      backends: { type: "string", default: "cpu,gpu" },
     },
   }));
 } catch (e) {
   usage(e.message);
 }
 const runs = Number(options.runs);
+const backends = options.backends.split(",");
+if (!backends.length || backends.some((b) => !["cpu", "gpu"].includes(b))) usage("--backends lists cpu and/or gpu");
 const tokens = Number(options.tokens);
 // Decode speed needs a second token.
 if (!(Number.isInteger(runs) && runs >= 1 && Number.isInteger(tokens) && tokens >= 2)) {
@@ -75,19 +80,20 @@ async function withPage(work) {
 }
 
 const facts = await withPage((page) => page.evaluate(() => bench.facts()));
-const engines = [
-  { name: "torchlight", run: "torchlight" },
+const torchlights = backends.map((backend) => ({ name: `torchlight ${backend}`, run: "torchlight", backend }));
+const wllamas = [
   { name: "wllama 1T", run: "wllama", threads: 1 },
   // wasm threads share memory, which needs SharedArrayBuffer, which needs isolation.
   ...(facts.crossOriginIsolated ? [{ name: "wllama 2T", run: "wllama", threads: 2 }] : []),
 ];
+const engines = [...torchlights, ...wllamas];
 
 const seconds = (ms) => (ms / 1000).toFixed(2);
 const results = new Map(engines.map(({ name }) => [name, []]));
 // Runs take turns across engines, so a busy spell on the machine does not land on one engine.
 for (let i = 1; i <= runs; i++) {
-  for (const { name, run, threads } of engines) {
-    const args = { model: MODEL, prompt: options.prompt, tokens, threads };
+  for (const { name, run, threads, backend } of engines) {
+    const args = { model: MODEL, prompt: options.prompt, tokens, threads, backend };
     const r = await withPage((page) => page.evaluate(([run, args]) => bench[run](args), [run, args]));
     results.get(name).push(r);
     console.error(
@@ -113,12 +119,12 @@ const METRICS = [
   ["time to first token (s)", (r) => r.ttftMs / 1000],
   ["decode (tokens/s)", (r) => r.decodeTokensPerS],
 ];
-const wllamas = engines.slice(1).map(({ name }) => name);
-const header = ["", ...engines.map(({ name }) => name), ...wllamas.map((w) => `torchlight/${w}`)];
+const pairs = torchlights.flatMap((t) => wllamas.map((w) => [t.name, w.name]));
+const header = ["", ...engines.map(({ name }) => name), ...pairs.map(([t, w]) => `${t}/${w}`)];
 const rows = METRICS.map(([label, value]) => {
-  const medians = engines.map(({ name }) => median(results.get(name).map(value)));
-  const ratios = medians.slice(1).map((m) => medians[0] / m);
-  return [label, ...medians.map(fmt), ...ratios.map((r) => `${fmt(r)}x`)];
+  const medians = new Map(engines.map(({ name }) => [name, median(results.get(name).map(value))]));
+  const ratios = pairs.map(([t, w]) => medians.get(t) / medians.get(w));
+  return [label, ...[...medians.values()].map(fmt), ...ratios.map((r) => `${fmt(r)}x`)];
 });
 const widths = header.map((_, c) => Math.max(...[header, ...rows].map((row) => row[c].length)));
 const line = (row) => row.map((cell, c) => (c ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join("  ");
@@ -137,7 +143,7 @@ console.log(
   `WebGPU adapter: ${adapter ? `${adapter.vendor} ${adapter.architecture}${adapter.isFallbackAdapter ? " (fallback adapter)" : ""}` : "none"}`,
 );
 console.log(
-  `engines: torchlight ${await version("../../../pkg/package.json")} (git ${commit}, WebGPU, in a worker); ` +
+  `engines: torchlight ${await version("../../../pkg/package.json")} (git ${commit}, in a worker: ${backends.join(" and ")}, the CPU one on 1 thread); ` +
     `@wllama/wllama ${await version("../node_modules/@wllama/wllama/package.json")} ` +
     `(llama.cpp ${facts.llamaCpp}, wasm on the CPU, in a worker)`,
 );

@@ -86,9 +86,9 @@ const request = (prompt, tokens) => ({
   stream: true,
 });
 
-export function torchlight({ model, prompt, tokens }) {
+export function torchlight({ model, prompt, tokens, backend }) {
   return measure({
-    load: () => Torchlight.load(model, { contextLength: CONTEXT }),
+    load: () => Torchlight.load(model, { contextLength: CONTEXT, backend }),
     unload: (engine) => engine.unload(),
     chat: (engine) => engine.chat.completions.create(request(prompt, tokens)),
     counts: ({ usage, timings }) => ({

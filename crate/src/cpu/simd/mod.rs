@@ -1,0 +1,237 @@
+//! The few vector operations the CPU kernels are written in, once per instruction set.
+//!
+//! Every kernel (each weight format's fused dequantize-and-dot, attention, the norms) is written
+//! once, generic over [`Simd`], and compiled per instruction set: AVX2 (chosen at run time),
+//! NEON, wasm simd128 (chosen at compile time), and plain Rust for anything else. A `Simd` value
+//! is a token: holding one proves its instructions can run, so its methods are safe to call.
+//!
+//! Methods are `#[inline(always)]` and kernels too, down from the one entry point per instruction
+//! set (`Kernels::run`), so that a whole kernel is compiled with that set's target features.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+
+use std::fmt;
+
+pub(crate) use scalar::Scalar;
+
+/// 32 bytes (`Bytes`), integer partial sums (`Ints`) and eight f32 lanes (`Floats`).
+///
+/// Weight quants are unsigned and below 64 unless a method says otherwise; activation bytes are
+/// signed and within -127..=127 (never -128), so no pairwise sum of products can overflow i16,
+/// and scales are within -32640..=32640 (255 times an i8).
+pub(crate) trait Simd: Copy + Send + Sync + 'static {
+    type Bytes: Copy;
+    type Ints: Copy;
+    type Floats: Copy;
+
+    fn load(self, p: &[u8; 32]) -> Self::Bytes;
+    fn load_i8(self, p: &[i8; 32]) -> Self::Bytes {
+        self.load(bytemuck::cast_ref(p))
+    }
+    fn splat(self, v: u8) -> Self::Bytes;
+    fn and(self, a: Self::Bytes, b: Self::Bytes) -> Self::Bytes;
+    fn or(self, a: Self::Bytes, b: Self::Bytes) -> Self::Bytes;
+    /// The 32 nibbles of 16 bytes: the low nibbles, then the high nibbles (Q4_0's order).
+    fn nibbles(self, p: &[u8; 16]) -> Self::Bytes;
+    fn low_nibbles(self, b: Self::Bytes) -> Self::Bytes;
+    fn high_nibbles(self, b: Self::Bytes) -> Self::Bytes;
+    /// Byte j is 0xff where bit j of `bits` is set, else 0.
+    fn bit_bytes(self, bits: u32) -> Self::Bytes;
+    /// `(b >> n) & mask` in every byte; `mask` keeps no bit that the shift emptied.
+    fn shr_and(self, b: Self::Bytes, n: u32, mask: u8) -> Self::Bytes;
+    /// `b << 4` in every byte, for bytes below 16.
+    fn shl4(self, b: Self::Bytes) -> Self::Bytes;
+
+    fn izero(self) -> Self::Ints;
+    /// `acc` plus `s0` times the dot product of bytes 0..16 of unsigned `q` and signed `a`, plus
+    /// `s1` times that of bytes 16..32.
+    fn dot(self, acc: Self::Ints, q: Self::Bytes, a: Self::Bytes, s0: i16, s1: i16) -> Self::Ints;
+    /// `acc` plus `s` times the dot product of signed `q` (any i8) and signed `a`.
+    fn dot_signed(self, acc: Self::Ints, q: Self::Bytes, a: Self::Bytes, s: i16) -> Self::Ints;
+    /// `acc + x * scale`, `x` converted to f32.
+    fn fmadd_ints(self, acc: Self::Floats, x: Self::Ints, scale: f32) -> Self::Floats;
+
+    fn fzero(self) -> Self::Floats;
+    fn fsplat(self, v: f32) -> Self::Floats;
+    fn fload(self, p: &[f32; 8]) -> Self::Floats;
+    fn fstore(self, v: Self::Floats, p: &mut [f32; 8]);
+    /// Eight little-endian f32.
+    fn fload_le(self, p: &[u8; 32]) -> Self::Floats;
+    /// Eight little-endian IEEE halves.
+    fn fload_f16(self, p: &[u8; 16]) -> Self::Floats {
+        let mut v = [0.0; 8];
+        for (o, h) in v.iter_mut().zip(p.chunks_exact(2)) {
+            *o = self.f16([h[0], h[1]]);
+        }
+        self.fload(&v)
+    }
+    fn fadd(self, a: Self::Floats, b: Self::Floats) -> Self::Floats;
+    fn fmul(self, a: Self::Floats, b: Self::Floats) -> Self::Floats;
+    /// `acc + a * b`.
+    fn fmadd(self, acc: Self::Floats, a: Self::Floats, b: Self::Floats) -> Self::Floats;
+    fn fmax(self, a: Self::Floats, b: Self::Floats) -> Self::Floats;
+    fn fmin(self, a: Self::Floats, b: Self::Floats) -> Self::Floats;
+    fn fsum(self, v: Self::Floats) -> f32;
+    fn fmax_lane(self, v: Self::Floats) -> f32;
+    /// Each lane rounded to the nearest integer.
+    fn fround(self, v: Self::Floats) -> Self::Floats;
+    /// `v * 2^n` for integral `n` in -126..=127.
+    fn fscale2(self, v: Self::Floats, n: Self::Floats) -> Self::Floats;
+
+    /// A little-endian IEEE half, widened exactly.
+    fn f16(self, bits: [u8; 2]) -> f32 {
+        f16_bits_to_f32(u16::from_le_bytes(bits))
+    }
+
+    /// `e^v` in every lane, to within a few ulp (Cephes' expf): inputs are clamped to
+    /// -87.3..=88, so results are never 0 or infinite (softmax and SiLU never need them to be).
+    #[inline(always)]
+    fn fexp(self, v: Self::Floats) -> Self::Floats {
+        let x = self.fmin(self.fmax(v, self.fsplat(-87.336_55)), self.fsplat(88.0));
+        let n = self.fround(self.fmul(x, self.fsplat(std::f32::consts::LOG2_E)));
+        // x - n ln 2, with ln 2 split in two for precision.
+        let r = self.fmadd(x, n, self.fsplat(-0.693_359_4));
+        let r = self.fmadd(r, n, self.fsplat(2.121_944_4e-4));
+        let mut p = self.fsplat(1.987_569_1e-4);
+        for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
+            p = self.fmadd(self.fsplat(c), p, r);
+        }
+        let r2 = self.fmul(r, r);
+        let e = self.fadd(self.fmadd(r, p, r2), self.fsplat(1.0));
+        self.fscale2(e, n)
+    }
+}
+
+/// An IEEE half's bits as f32, exactly: the exponent is rebiased by one multiplication, which
+/// also normalizes subnormals; infinities and NaN keep their all-ones exponent.
+#[inline(always)]
+pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
+    let magnitude = f32::from_bits(u32::from(h & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
+    let bits = if h & 0x7c00 == 0x7c00 { magnitude.to_bits() | 0x7f80_0000 } else { magnitude.to_bits() };
+    f32::from_bits(bits | (u32::from(h & 0x8000) << 16))
+}
+
+/// A kernel: work written once over [`Simd`], run with the instruction set `Kernels` picks.
+pub(crate) trait Kernel {
+    type Output;
+    fn run<S: Simd>(self, s: S) -> Self::Output;
+}
+
+/// Which instruction set the CPU kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernels {
+    /// Plain Rust: any machine, and the baseline the vector paths are tested against.
+    Scalar,
+    /// x86_64 with AVX2, FMA and F16C, detected at run time.
+    Avx2,
+    /// aarch64's Advanced SIMD.
+    Neon,
+    /// WebAssembly's 128-bit SIMD, when the crate is built with `-C target-feature=+simd128`.
+    Simd128,
+}
+
+impl Kernels {
+    pub const ALL: [Kernels; 4] = [Kernels::Scalar, Kernels::Avx2, Kernels::Neon, Kernels::Simd128];
+
+    /// The fastest set this machine runs.
+    pub fn best() -> Self {
+        Self::available().pop().unwrap_or(Kernels::Scalar)
+    }
+
+    /// Every set this machine runs, slowest first; `Scalar` always.
+    pub fn available() -> Vec<Self> {
+        Self::ALL.into_iter().filter(|k| k.is_available()).collect()
+    }
+
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernels::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 => avx2::Avx2::new().is_some(),
+            #[cfg(target_arch = "aarch64")]
+            Kernels::Neon => true,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// Runs `kernel` with this instruction set. Panics if this machine lacks it.
+    #[inline]
+    pub(crate) fn run<K: Kernel>(self, kernel: K) -> K::Output {
+        match self {
+            Kernels::Scalar => kernel.run(Scalar),
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 => match avx2::Avx2::new() {
+                // SAFETY: the token proves the CPU has every feature `enter` enables.
+                Some(s) => unsafe { avx2::enter(s, kernel) },
+                None => unavailable(self),
+            },
+            #[cfg(target_arch = "aarch64")]
+            Kernels::Neon => kernel.run(neon::Neon),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 => kernel.run(wasm::Simd128),
+            #[allow(unreachable_patterns)]
+            _ => unavailable(self),
+        }
+    }
+}
+
+#[cold]
+fn unavailable(k: Kernels) -> ! {
+    panic!("{k} kernels do not run on this machine")
+}
+
+impl fmt::Display for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kernels::Scalar => "scalar",
+            Kernels::Avx2 => "AVX2",
+            Kernels::Neon => "NEON",
+            Kernels::Simd128 => "simd128",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_widening_matches_the_half_crate_for_every_value() {
+        for h in 0..=u16::MAX {
+            let want = half::f16::from_bits(h).to_f32();
+            let got = f16_bits_to_f32(h);
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{h:#06x}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn exp_is_within_a_few_ulp() {
+        for k in Kernels::available() {
+            k.run(ExpCheck);
+        }
+    }
+
+    struct ExpCheck;
+    impl Kernel for ExpCheck {
+        type Output = ();
+        fn run<S: Simd>(self, s: S) {
+            for i in -8700..8800 {
+                let x = i as f32 / 100.0 + 0.003;
+                let mut out = [0.0; 8];
+                s.fstore(s.fexp(s.fsplat(x)), &mut out);
+                let want = (x as f64).exp();
+                let err = ((out[0] as f64 - want) / want).abs();
+                assert!(err < 4e-7, "exp({x}) = {} vs {want}", out[0]);
+            }
+        }
+    }
+}
