@@ -5,8 +5,12 @@
 //! exp may differ from the CPU's in the last bits). Runs on whatever adapter wgpu finds; in CI
 //! that is Mesa's lavapipe.
 
+#[path = "common/random.rs"]
+mod random;
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use random::{matrix_info as info, random_blocks, random_f32};
 use torchlight::gguf::{SliceSource, TensorInfo};
 use torchlight::gpu::{Gpu, GpuBackend, GpuTensor};
 use torchlight::model::{
@@ -16,49 +20,6 @@ use torchlight::quant::{dequantize_to_vec, QuantFormat};
 
 fn gpu() -> GpuBackend {
     GpuBackend::new(pollster::block_on(Gpu::new()).expect("a WebGPU adapter (install mesa-vulkan-drivers)"))
-}
-
-fn random_f32(rng: &mut SmallRng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-}
-
-fn f16_bytes(v: f32) -> [u8; 2] {
-    half::f16::from_f32(v).to_le_bytes()
-}
-
-/// Random blocks of `format` whose f16 scale fields hold sane values (random bytes there could
-/// be NaN or infinity).
-fn random_blocks(rng: &mut SmallRng, format: QuantFormat, n_elems: usize) -> Vec<u8> {
-    let n_blocks = n_elems / format.block_elems();
-    let bb = format.block_bytes();
-    let mut bytes: Vec<u8> = (0..n_blocks * bb).map(|_| rng.random()).collect();
-    let scale_fields: &[usize] = match format {
-        QuantFormat::F32 => {
-            return random_f32(rng, n_elems).iter().flat_map(|v| v.to_le_bytes()).collect();
-        }
-        QuantFormat::F16 => {
-            return random_f32(rng, n_elems).iter().flat_map(|&v| f16_bytes(v)).collect();
-        }
-        QuantFormat::Q8_0 | QuantFormat::Q4_0 | QuantFormat::Q5_0 => &[0],
-        QuantFormat::Q4_1 | QuantFormat::Q5_1 | QuantFormat::Q4_K | QuantFormat::Q5_K => &[0, 2],
-        QuantFormat::Q6_K => &[208],
-    };
-    for block in bytes.chunks_mut(bb) {
-        for &at in scale_fields {
-            block[at..at + 2].copy_from_slice(&f16_bytes(rng.random_range(-0.05f32..0.05)));
-        }
-    }
-    bytes
-}
-
-fn info(name: &str, format: QuantFormat, cols: usize, rows: usize, bytes: &[u8]) -> TensorInfo {
-    TensorInfo {
-        name: name.into(),
-        dims: vec![cols as u64, rows as u64],
-        ggml_type: format.ggml_type(),
-        offset: 0,
-        n_bytes: bytes.len() as u64,
-    }
 }
 
 fn assert_close(what: &str, gpu: &[f32], reference: &[f32], magnitude: &[f32]) {

@@ -30,8 +30,11 @@ const TYPES = {
   ".txt": "text/plain; charset=utf-8",
 };
 
-/** `[start, end]` (inclusive) of a single `bytes=` range, or null when it cannot be served. */
-function parseRange(header, size) {
+/**
+ * `[start, end]` (inclusive) of a single `bytes=` range, or null when it cannot be served. (The
+ * browser tests' server uses it too.)
+ */
+export function parseRange(header, size) {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === "" && m[2] === "")) return null;
   const [start, end] =

@@ -45,6 +45,15 @@ export async function openPage(options) {
   return { browser, page };
 }
 
+/**
+ * The server's log of requests for model files so far (`{ method, url, range }`), or only those
+ * for `url` (a path with its query, as the page asks for it).
+ */
+export async function modelRequests(url) {
+  const log = await (await fetch(`${BASE_URL}/__log`)).json();
+  return url === undefined ? log : log.filter((r) => r.url === url);
+}
+
 /** The native CLI's greedy answer for a chat prompt on `backend`, as its `--json` output. */
 export function nativeGenerate(prompt, maxTokens, backend) {
   const cli = fileURLToPath(new URL("../../target/release/torchlight", import.meta.url));

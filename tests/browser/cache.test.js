@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { MODEL, openPage } from "./browser.js";
+import { MODEL, modelRequests as requestsFor, openPage } from "./browser.js";
 
 /** The cache's chunk size (cache.js): resumed downloads start at a multiple of it. */
 const CHUNK_SIZE = 4 << 20;
@@ -24,11 +24,6 @@ after(async () => {
   await browser?.close();
 });
 
-/** The server's log of requests for `url` (a path with its query, as the page asks for it). */
-async function requestsFor(url) {
-  const log = await (await fetch(`${BASE_URL}/__log`)).json();
-  return log.filter((r) => r.url === url);
-}
 
 const rangeStart = (r) => Number(/^bytes=(\d+)-/.exec(r.range)?.[1]);
 

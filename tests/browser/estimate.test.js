@@ -5,9 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { MODEL, openPage } from "./browser.js";
-
-const BASE_URL = process.env.TORCHLIGHT_TEST_URL;
+import { MODEL, modelRequests as requestsFor, openPage } from "./browser.js";
 
 let browser, page;
 
@@ -18,12 +16,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-/** The server's log of requests for `url` so far. */
-async function requestsFor(url) {
-  const log = await (await fetch(`${BASE_URL}/__log`)).json();
-  return log.filter((r) => r.url === url);
-}
 
 /** Bytes a `bytes=a-b` request asked for. */
 function rangeLength(range) {

@@ -18,6 +18,8 @@ import { createServer } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { parseRange } from "../../pkg-scripts/site/serve.js";
+
 const here = fileURLToPath(new URL(".", import.meta.url));
 const repo = resolve(here, "../..");
 const ROOTS = [
@@ -47,18 +49,6 @@ function fileFor(pathname) {
   const [prefix, root] = ROOTS.find(([prefix]) => pathname.startsWith(prefix));
   const path = resolve(root, "." + decodeURIComponent(pathname.slice(prefix.length - 1)));
   return path === root || path.startsWith(root + sep) ? path : null;
-}
-
-/** `[start, end]` (inclusive) of a single `bytes=` range, or null when it cannot be served. */
-function parseRange(header, size) {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return null;
-  // `bytes=-N` is the last N bytes; `bytes=N-` runs to the end.
-  const [start, end] =
-    m[1] === ""
-      ? [Math.max(0, size - Number(m[2])), size - 1]
-      : [Number(m[1]), m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1)];
-  return start <= end && start < size ? [start, end] : null;
 }
 
 const log = [];
