@@ -9,35 +9,12 @@ mod common;
 
 use common::*;
 use torchlight::cpu::{CpuBackend, Kernels};
-use torchlight::model::{forward, Activations, Backend, Logits, ReferenceBackend};
+use torchlight::model::ReferenceBackend;
 
 /// Max |logit difference| from the reference.
 const TOLERANCE: f32 = 0.05;
 /// Where the reference's best two tokens are closer than this, either may win.
 const NEAR_TIE: f32 = 2.0 * TOLERANCE;
-
-/// Teacher-forced logits for every position of `tokens`, from one batch or token by token.
-fn logits<B: Backend>(b: &mut B, tokens: &[u32], one_at_a_time: bool) -> Vec<f32> {
-    let weights = load_weights(b);
-    let cache = b.cache(&weights.config, tokens.len()).unwrap();
-    let act = Activations::new(b, &weights, tokens.len(), true).unwrap();
-    if one_at_a_time {
-        let mut all = Vec::new();
-        for (pos, &t) in tokens.iter().enumerate() {
-            forward(b, &weights, &cache, &act, &[t], pos, Logits::Last);
-            all.extend(pollster::block_on(b.read(&act.logits, 1)).unwrap());
-        }
-        all
-    } else {
-        forward(b, &weights, &cache, &act, tokens, 0, Logits::All);
-        pollster::block_on(b.read(&act.logits, tokens.len())).unwrap()
-    }
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
 
 /// Panics unless `ours` picks the reference's top-1 at every position, or a near tie of it.
 fn assert_same_top1(what: &str, reference: &[f32], ours: &[f32], vocab: usize) {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use torchlight::gguf::{FileSource, GgufFile};
 use torchlight::gpu::{Gpu, GpuBackend};
-use torchlight::model::{Backend, ModelConfig, Weights};
+use torchlight::model::{forward, Activations, Backend, Logits, ModelConfig, Weights};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -58,3 +58,27 @@ pub fn gpu_backend() -> GpuBackend {
 pub fn argmax(row: &[f32]) -> usize {
     row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
 }
+
+/// Teacher-forced logits for every position of `tokens`, from one batch or token by token.
+pub fn logits<B: Backend>(b: &mut B, tokens: &[u32], one_at_a_time: bool) -> Vec<f32> {
+    let weights = load_weights(b);
+    let cache = b.cache(&weights.config, tokens.len()).unwrap();
+    let act = Activations::new(b, &weights, tokens.len(), true).unwrap();
+    if one_at_a_time {
+        let mut all = Vec::new();
+        for (pos, &t) in tokens.iter().enumerate() {
+            forward(b, &weights, &cache, &act, &[t], pos, Logits::Last);
+            all.extend(pollster::block_on(b.read(&act.logits, 1)).unwrap());
+        }
+        all
+    } else {
+        forward(b, &weights, &cache, &act, tokens, 0, Logits::All);
+        pollster::block_on(b.read(&act.logits, tokens.len())).unwrap()
+    }
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
