@@ -16,7 +16,7 @@ const pkg = join(repo, "pkg");
 const modules = join(www, "node_modules");
 
 /** The site's own files and folders, as they are in www/. */
-const SITE = ["index.html", "styles.css", "catalog.json", "manifest.webmanifest", "js"];
+const SITE = ["index.html", "bench.html", "styles.css", "catalog.json", "manifest.webmanifest", "js"];
 
 /** Vendored libraries: file in node_modules → name under vendor/. */
 const VENDOR = {

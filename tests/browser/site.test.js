@@ -165,6 +165,30 @@ test("a phone-sized viewport has no horizontal scrolling, and axe finds no serio
   }
 });
 
+test("the benchmark page measures a model on the CPU, and passes axe", async () => {
+  const p = await context.newPage();
+  try {
+    await p.goto(`${SITE}bench.html`);
+    await p.waitForSelector("html[data-ready='true']");
+    await p.selectOption("#bench-backend", "cpu");
+    await p.fill("#bench-prompt", "16");
+    await p.fill("#bench-tokens", "4");
+    await p.fill("#bench-runs", "1");
+    await p.click("#bench-run");
+    const row = p.locator("#bench-table tbody tr").first();
+    await row.waitFor({ timeout: 120_000 });
+    const cells = await row.locator("td").allInnerTexts();
+    assert.equal(cells[0], "cpu");
+    for (const number of cells.slice(1)) assert.ok(Number(number) > 0, cells.join(" | "));
+    await p.addScriptTag({ path: AXE });
+    const violations = await p.evaluate(async () => (await axe.run()).violations.filter((v) => ["serious", "critical"].includes(v.impact)));
+    assert.deepEqual(violations.map((v) => v.id), []);
+    console.log(`# benchmark page, cpu: ${cells.join(" | ")}`);
+  } finally {
+    await p.close();
+  }
+});
+
 test("without WebGPU, the site says so and offers the cloud option", async () => {
   const plain = await launch({ webgpu: false });
   try {
