@@ -36,8 +36,22 @@ pub struct Footprint {
 
 impl Footprint {
     /// The model's needs with `options`. Problems are collected rather than returned as
-    /// errors, so one look at the header lists all of them.
+    /// errors, so one look at the header lists all of them, its vocabulary and chat template
+    /// included.
     pub fn of(file: &GgufFile, options: &LoadOptions) -> Self {
+        let mut footprint = Self::measure(file, options);
+        if let Err(e) = Tokenizer::from_gguf(file) {
+            footprint.problems.push(e.to_string());
+        }
+        if let Err(e) = ChatTemplate::from_gguf(file) {
+            footprint.problems.push(e.to_string());
+        }
+        footprint
+    }
+
+    /// As `of`, without building the tokenizer and chat template to check them: for a loader
+    /// that builds them anyway.
+    pub fn measure(file: &GgufFile, options: &LoadOptions) -> Self {
         let mut problems = Vec::new();
         let weight_bytes =
             file.tensors.iter().map(|t| if t.dims.len() == 1 { t.n_elems() * 4 } else { t.n_bytes }).sum();
@@ -48,12 +62,6 @@ impl Footprint {
                 1 => first.to_string(),
                 n => format!("{first}; {} more tensors have unsupported types", n - 1),
             });
-        }
-        if let Err(e) = Tokenizer::from_gguf(file) {
-            problems.push(e.to_string());
-        }
-        if let Err(e) = ChatTemplate::from_gguf(file) {
-            problems.push(e.to_string());
         }
         let mut footprint = Self {
             architecture: file.architecture().unwrap_or("(none)").to_string(),

@@ -39,7 +39,7 @@ pub fn run(path: &Path) -> Result<(), CliError> {
 
     let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
     for context in [LoadOptions::default().context, config.train_context] {
-        let footprint = Footprint::of(&file, &LoadOptions { context, ..LoadOptions::default() });
+        let footprint = Footprint::measure(&file, &LoadOptions { context, ..LoadOptions::default() });
         println!(
             "GPU memory    {:.1} MiB with a {}-token context (weights {:.1}, KV cache {:.1}, activations {:.1})",
             mib(footprint.gpu_bytes()),

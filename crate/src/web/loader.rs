@@ -39,7 +39,7 @@ impl Loader {
         let tokenizer = Tokenizer::from_gguf(&file).map_err(EngineError::from)?;
         let chat = ChatTemplate::from_gguf(&file).map_err(EngineError::from)?;
         let options = load_options(context_length);
-        let needed = Footprint::of(&file, &options).gpu_bytes();
+        let needed = Footprint::measure(&file, &options).gpu_bytes();
         let loading = Loading::open(&backend, &file, config, needed).await?;
         Ok(Self { loading, tokenizer, chat, options })
     }
