@@ -23,6 +23,9 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
 
+# The threaded wasm core (CPU threads in the browser) is built with a pinned nightly and rust-src.
+bash pkg-scripts/wasm-threads-toolchain.sh >/dev/null
+
 # The npm package and its browser tests: wasm-bindgen's CLI at the crate's version, Node.js,
 # headless Chromium (WebGPU on SwiftShader, no GPU needed) and playwright-core to drive it.
 bash pkg-scripts/wasm-bindgen-cli.sh

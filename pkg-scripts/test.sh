@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: set up, run the Rust test suite (GPU tests on whatever Vulkan adapter exists,
-# lavapipe in CI), check that the core still builds for the browser, and run the npm package's
-# tests in headless Chromium.
+# lavapipe in CI) natively and the CPU kernels on aarch64 under qemu, check that the core still
+# builds for the browser, and run the npm package's tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash pkg-scripts/setup.sh
@@ -10,6 +10,8 @@ bash pkg-scripts/setup.sh
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 cargo test --release --workspace
+# The NEON kernels, cross-built for aarch64 and run under qemu.
+bash pkg-scripts/test-aarch64.sh
 cargo build -p torchlight --target wasm32-unknown-unknown
 # The npm package, built and run in headless Chromium against the native CLI.
 bash pkg-scripts/test-browser.sh

@@ -65,6 +65,8 @@ export class Engine {
     this.contextLength = local?.contextLength ?? null;
     /** Where the local model runs: "gpu" or "cpu" (null without one). */
     this.backend = local?.backend ?? null;
+    /** Threads the local model runs on: more than 1 only on the CPU of a cross-origin isolated page. */
+    this.threads = local?.threads ?? null;
     /** Why the model did not load here (a `TorchlightError`), when the engine answers from the cloud instead. */
     this.localError = localFailure?.error ?? null;
     this.chat = { completions: { create: (params) => this.#create(params) } };
@@ -73,7 +75,7 @@ export class Engine {
   }
 
   /**
-   * Memory in use: `{ backend, wasmMemoryBytes, modelBytes }`. wasm memory never shrinks, so
+   * Memory in use: `{ backend, threads, wasmMemoryBytes, modelBytes }`. wasm memory never shrinks, so
    * after a load this is also the load's peak.
    */
   stats() {

@@ -119,6 +119,10 @@ export interface Capabilities {
   storage: { usage: number; quota: number; persisted: boolean } | null;
   /** Where `backend: "auto"` runs a model here: "gpu", or "cpu" with no adapter or only a software fallback one. */
   backend: Backend;
+  /** Whether the page is cross-origin isolated (COOP and COEP headers), which CPU threads need. */
+  crossOriginIsolated: boolean;
+  /** Threads the CPU backend runs on here by default: one per core (at most 8) when isolated, else 1. */
+  cpuThreads: number;
 }
 
 /** Where a model runs: WebGPU, or the CPU (wasm SIMD) in the worker. */
@@ -175,6 +179,12 @@ export interface LoadOptions {
    * fallback, else the CPU. "gpu" fails with `no_webgpu` where there is none.
    */
   backend?: "auto" | Backend;
+  /**
+   * Most threads the CPU backend runs on (default: one per core, at most 8). More than 1 needs
+   * a cross-origin isolated page (COOP `same-origin` and COEP `require-corp` headers) and
+   * `worker: true`; elsewhere the CPU backend runs on one thread.
+   */
+  threads?: number;
   /** A cloud endpoint, used only with the person's consent (see `route`). */
   cloud?: CloudOptions;
   /**
@@ -270,11 +280,13 @@ export interface Engine {
   };
   /** Where the local model runs (null without one). */
   readonly backend: Backend | null;
+  /** Threads the local model runs on (more than 1 only on the CPU of an isolated page; null without one). */
+  readonly threads: number | null;
   /**
    * Memory in use: the wasm heap (it never shrinks: after a load, the load's peak) and the
    * model's own bytes on its backend (GPU buffers, or part of that heap on the CPU).
    */
-  stats(): Promise<{ backend: Backend; wasmMemoryBytes: number; modelBytes: number }>;
+  stats(): Promise<{ backend: Backend; threads: number; wasmMemoryBytes: number; modelBytes: number }>;
   /** Ends running and queued requests (code `aborted`) and frees the GPU memory. */
   unload(): Promise<void>;
 }

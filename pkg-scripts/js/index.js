@@ -30,7 +30,8 @@ export class Torchlight {
   /**
    * What this browser offers: WebGPU, its adapter, features and limits, storage, and the
    * backend `backend: "auto"` picks here ("gpu", or "cpu" where the only adapter is a software
-   * fallback, which the CPU backend outruns, or there is none).
+   * fallback, which the CPU backend outruns, or there is none), and the threads the CPU backend
+   * would run on (`cpuThreads`: more than 1 only where the page is cross-origin isolated).
    */
   static async probe() {
     const storage = await globalThis.navigator?.storage?.estimate?.().catch(() => null);
@@ -43,6 +44,8 @@ export class Torchlight {
       limits: null,
       storage: storage ? { usage: storage.usage, quota: storage.quota, persisted: !!persisted } : null,
       backend: "cpu",
+      crossOriginIsolated: !!globalThis.crossOriginIsolated,
+      cpuThreads: chooseThreads(undefined, { backend: "cpu", worker: true }),
     };
     const gpu = globalThis.navigator?.gpu;
     const adapter = await gpu?.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
@@ -104,7 +107,7 @@ export class Torchlight {
    * the context), always after consent; "cloud-only" loads nothing locally; "local-only" (the
    * default without `cloud`) never sends anything.
    */
-  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route, backend = "auto" } = {}) {
+  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route, backend = "auto", threads } = {}) {
     if (signal?.aborted) throw abortedError();
     route ??= cloud ? "local-first" : "local-only";
     if (!["local-only", "local-first", "cloud-only"].includes(route)) {
@@ -118,7 +121,7 @@ export class Torchlight {
     const model = sourceOf(absolute).name;
     if (route === "cloud-only") return new Engine({ local: null, cloud: remote, route, model: remote.model });
     try {
-      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker, backend });
+      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker, backend, threads });
       return new Engine({ local, cloud: remote, route, model });
     } catch (error) {
       if (route === "local-only" || error.code === "aborted") throw error;
@@ -140,6 +143,22 @@ function resolve(file) {
 /** Why a "local-first" engine answers from the cloud, by the code its local load failed with. */
 const LOCAL_FAILURES = { no_webgpu: "no_webgpu", gpu_limit: "does_not_fit", does_not_fit: "does_not_fit", quota_exceeded: "does_not_fit" };
 
+/** Most threads the CPU backend takes by default: past this a small model's products gain little. */
+const MAX_THREADS = 8;
+
+/**
+ * Threads for the CPU backend: at most `threads` (by default one per core, up to MAX_THREADS).
+ * Several need wasm memory shared between workers, so a cross-origin isolated page, and the
+ * engine in a worker (a page's main thread may not wait on the others); else one.
+ */
+function chooseThreads(threads, { backend, worker }) {
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
+    throw new TorchlightError("invalid_request", `threads must be a whole number of at least 1, not ${JSON.stringify(threads)}`);
+  }
+  if (backend !== "cpu" || !worker || !globalThis.crossOriginIsolated) return 1;
+  return threads ?? Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, MAX_THREADS));
+}
+
 /** The backend a load asked for, with "auto" settled by what the browser offers. */
 function chooseBackend(backend, caps) {
   if (!["auto", "gpu", "cpu"].includes(backend)) {
@@ -152,7 +171,7 @@ function chooseBackend(backend, caps) {
  * The model on `backend` ("auto", "gpu" or "cpu"); with "gpu", fails with `no_webgpu` before any
  * download where there is no adapter.
  */
-async function loadLocal(url, { worker, backend, ...options }) {
+async function loadLocal(url, { worker, backend, threads, ...options }) {
   const caps = await Torchlight.probe();
   backend = chooseBackend(backend, caps);
   if (backend === "gpu" && !caps.webgpu) {
@@ -160,5 +179,6 @@ async function loadLocal(url, { worker, backend, ...options }) {
     throw new TorchlightError("no_webgpu", `this browser ${why}`);
   }
   options.backend = backend;
+  options.threads = chooseThreads(threads, { backend, worker });
   return worker ? RemoteEngine.load(url, options) : LocalEngine.load(url, options);
 }

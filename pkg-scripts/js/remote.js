@@ -9,10 +9,11 @@ export class RemoteEngine {
   #nextId = 1;
   #closed = false;
 
-  constructor(worker, { contextLength, backend }) {
+  constructor(worker, { contextLength, backend, threads }) {
     this.#worker = worker;
     this.contextLength = contextLength;
     this.backend = backend;
+    this.threads = threads;
     worker.onmessage = ({ data }) => {
       const request = this.#pending.get(data.id);
       if (!request) return;
@@ -25,7 +26,7 @@ export class RemoteEngine {
   }
 
   /** Starts a module worker next to this file and loads the model at `url` in it. */
-  static load(url, { contextLength, signal, onProgress, backend } = {}) {
+  static load(url, { contextLength, signal, onProgress, backend, threads } = {}) {
     const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "torchlight" });
     return new Promise((resolve, reject) => {
       const fail = (error) => {
@@ -48,7 +49,7 @@ export class RemoteEngine {
         event.preventDefault();
         fail(new TorchlightError("internal", `the worker failed to start: ${event.message ?? "no reason given"}`));
       };
-      worker.postMessage({ type: "load", url, contextLength, backend });
+      worker.postMessage({ type: "load", url, contextLength, backend, threads });
     });
   }
 

@@ -1,10 +1,11 @@
 // The engine where the wasm core runs: in the dedicated worker (the default), or in the page
 // itself with `worker: false`. Loads a model by URL and answers requests through the core.
 
-import init, { Loader, estimate as estimateHeader } from "./torchlight_core.js";
+import * as plainGlue from "./torchlight_core.js";
 import { list as listCached, openCachedFile } from "./cache.js";
 import { openUncached, sourceOf } from "./download.js";
 import { asTorchlightError, abortedError } from "./errors.js";
+import { startThreads } from "./threads.js";
 
 /**
  * Bytes fetched first. Headers run from under 1 MiB to about 10 (a 128k-token vocabulary),
@@ -14,13 +15,28 @@ const HEADER_PREFIX = 1 << 20;
 /** Progress is reported about this often (in bytes), and at the end. */
 const PROGRESS_STEP = 1 << 20;
 
-/** The wasm module's exports, once instantiated. */
-let core;
+/** The wasm cores instantiated in this thread, by build. */
+const cores = {};
 
-/** Fetches and instantiates the wasm next to this file, once. */
-export function loadCore() {
-  core ??= init();
-  return core;
+/**
+ * Fetches and instantiates a wasm core next to this file, once: `{ glue, exports, module }`,
+ * the wasm-bindgen glue, the instance's exports and the compiled module. The plain build, or
+ * with `threaded` the one with wasm atomics, whose shared memory the CPU backend's Web Workers
+ * instantiate the same module over (only on a cross-origin isolated page).
+ */
+export function loadCore(threaded = false) {
+  const build = threaded ? "threads" : "plain";
+  cores[build] ??= (async () => {
+    if (!threaded) return { glue: plainGlue, exports: await plainGlue.default() };
+    const glue = await import("./threads/torchlight_core.js");
+    const response = await fetch(new URL("./threads/torchlight_core_bg.wasm", import.meta.url));
+    if (!response.ok) throw new Error(`fetching the threaded wasm core: HTTP ${response.status}`);
+    // Streaming compilation needs the application/wasm type; without it, compile the bytes.
+    const module = await WebAssembly.compileStreaming(response.clone()).catch(async () => WebAssembly.compile(await response.arrayBuffer()));
+    return { glue, exports: await glue.default({ module_or_path: module }), module };
+  })();
+  cores[build].catch(() => delete cores[build]);
+  return cores[build];
 }
 
 /** Bytes `[start, end)` of `file`, written at their offsets into `into` (by default a new buffer from byte 0). */
@@ -55,11 +71,11 @@ async function withHeader(file, open) {
  */
 export async function estimate(file, { contextLength, backend, bindingLimit, signal } = {}) {
   try {
-    await loadCore();
+    const { glue } = await loadCore();
     const source = sourceOf(file);
     const cached = (await listCached()).some((m) => m.url === source.key && m.complete);
     file = cached ? await openCachedFile(source, signal) : await openUncached(source, HEADER_PREFIX, signal);
-    const { opened } = await withHeader(file, (bytes) => estimateHeader(bytes, file.fileLength, contextLength, backend, bindingLimit));
+    const { opened } = await withHeader(file, (bytes) => glue.estimate(bytes, file.fileLength, contextLength, backend, bindingLimit));
     return { ...opened, bytes: file.fileLength, cached };
   } catch (e) {
     throw asTorchlightError(e);
@@ -96,25 +112,37 @@ async function streamWeights(loader, file, prefix, onProgress) {
 /** A model loaded into the core of this thread. */
 export class LocalEngine {
   #engine;
+  #core;
+  /** The Web Workers lending their threads to the CPU backend. */
+  #threads;
   #unloaded = false;
   #running = Promise.resolve();
 
-  constructor(engine) {
+  constructor(engine, core, threads) {
     this.#engine = engine;
+    this.#core = core;
+    this.#threads = threads;
     this.contextLength = engine.contextLength;
     /** "gpu" or "cpu". */
     this.backend = engine.backend;
+    /** Threads the CPU backend runs on: this one and its Web Workers (1 on the GPU). */
+    this.threads = threads.length + 1;
   }
 
-  /** Loads the model in `file` (an absolute URL, or a Blob) on `backend` ("gpu" or "cpu"); `signal` cancels. */
-  static async load(file, { contextLength, signal, onProgress, backend } = {}) {
+  /**
+   * Loads the model in `file` (an absolute URL, or a Blob) on `backend` ("gpu" or "cpu"), on
+   * the CPU with `threads` threads (more than 1 only in a worker of a cross-origin isolated
+   * page); `signal` cancels.
+   */
+  static async load(file, { contextLength, signal, onProgress, backend, threads = 1 } = {}) {
     try {
-      await loadCore();
+      const core = await loadCore(backend === "cpu" && threads > 1);
       if (signal?.aborted) throw abortedError();
       file = await openCachedFile(sourceOf(file), signal);
       let loader, bytes;
       try {
-        ({ opened: loader, bytes } = await withHeader(file, (bytes) => Loader.create(bytes, file.fileLength, contextLength, backend)));
+        const create = (bytes) => core.glue.Loader.create(bytes, file.fileLength, contextLength, backend, threads);
+        ({ opened: loader, bytes } = await withHeader(file, create));
       } catch (e) {
         // Not a model we can run (a download that failed can resume): its bytes would only take room.
         if (!["network", "aborted"].includes(asTorchlightError(e).code)) await file.discard();
@@ -123,19 +151,25 @@ export class LocalEngine {
       const [, end] = loader.range();
       const fromCache = file.complete;
       const phase = (phase) => onProgress?.({ phase, loadedBytes: end, totalBytes: end, fromCache });
+      // The threads start while the weights stream in; each instantiates the core anew.
+      const starting = loader.threadPool === undefined ? Promise.resolve([]) : startThreads(core, loader.threadPool, threads - 1);
+      starting.catch(() => {}); // awaited below, after the weights
+      let workers;
       try {
         await streamWeights(loader, file, bytes, onProgress);
         await file.finish();
         // Every byte is queued for the GPU; wait until it holds them.
         phase("upload");
         await loader.flush();
+        workers = await starting;
       } catch (e) {
         loader.free();
+        starting.then((started) => started.forEach((worker) => worker.terminate()), () => {});
         throw e;
       }
       phase("compile");
       // `finish` takes the loader whatever it returns.
-      return new LocalEngine(loader.finish());
+      return new LocalEngine(loader.finish(), core, workers);
     } catch (e) {
       throw asTorchlightError(e);
     }
@@ -164,8 +198,8 @@ export class LocalEngine {
    * own bytes on its backend (GPU buffers, or part of that heap on the CPU).
    */
   async stats() {
-    const wasmMemoryBytes = (await loadCore()).memory.buffer.byteLength;
-    return { backend: this.backend, wasmMemoryBytes, modelBytes: this.#engine.modelBytes };
+    const wasmMemoryBytes = this.#core.exports.memory.buffer.byteLength;
+    return { backend: this.backend, threads: this.threads, wasmMemoryBytes, modelBytes: this.#engine.modelBytes };
   }
 
   /** Stops a running request and frees the GPU memory. */
@@ -173,6 +207,8 @@ export class LocalEngine {
     if (this.#unloaded) return;
     this.#unloaded = true;
     await this.#running;
+    // Freeing the model stops its thread pool, which lets each lent thread return.
     this.#engine.free();
+    for (const worker of this.#threads) worker.terminate();
   }
 }

@@ -19,9 +19,10 @@ self.onmessage = async ({ data }) => {
         engine = await LocalEngine.load(data.url, {
           contextLength: data.contextLength,
           backend: data.backend,
+          threads: data.threads,
           onProgress: (progress) => postMessage({ type: "progress", progress }),
         });
-        postMessage({ type: "loaded", contextLength: engine.contextLength, backend: engine.backend });
+        postMessage({ type: "loaded", contextLength: engine.contextLength, backend: engine.backend, threads: engine.threads });
       } catch (e) {
         failed(0, e);
       }

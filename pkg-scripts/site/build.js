@@ -59,9 +59,12 @@ mkdirSync(dist, { recursive: true });
 
 for (const name of SITE) cpSync(join(www, name), join(dist, name), { recursive: true });
 
-// The package as it runs in a page: its modules and the wasm (not its README or types).
-for (const name of readdirSync(pkg)) {
-  if (name.endsWith(".js") || name.endsWith(".wasm")) cpSync(join(pkg, name), join(dist, "pkg", name));
+// The package as it runs in a page: its modules and the wasm, plain and threaded (not its
+// README or types).
+for (const dir of ["", "threads"]) {
+  for (const name of readdirSync(join(pkg, dir))) {
+    if (name.endsWith(".js") || name.endsWith(".wasm")) cpSync(join(pkg, dir, name), join(dist, "pkg", dir, name));
+  }
 }
 
 for (const [from, to] of Object.entries(VENDOR)) {

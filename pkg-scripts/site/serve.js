@@ -67,6 +67,10 @@ async function sendFile(request, response, file) {
     "Cache-Control": "no-cache",
     "Last-Modified": info.mtime.toUTCString(),
     "X-Content-Type-Options": "nosniff",
+    // Cross-origin isolation (SharedArrayBuffer), so the CPU backend runs on every core. The
+    // site loads nothing cross-origin but CORS fetches (model hosts), which isolation allows.
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
   };
   let [start, end] = [0, size - 1];
   let status = 200;

@@ -30,8 +30,11 @@ export function launch({ webgpu = true } = {}) {
   return chromium.launch({ executablePath: chromiumPath(), args });
 }
 
-/** A browser and a page on the test page, with `Torchlight` and `TorchlightError` on `window`. */
-export async function openPage(options) {
+/**
+ * A browser and a page on the test page, with `Torchlight` and `TorchlightError` on `window`;
+ * served from `baseUrl` (another server.js, say a cross-origin isolated one) if given.
+ */
+export async function openPage({ baseUrl = BASE_URL, ...options } = {}) {
   const browser = await launch(options);
   const page = await browser.newPage();
   // Failures inside the page are easier to diagnose with its console in the log (HTTP error
@@ -40,7 +43,7 @@ export async function openPage(options) {
     if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) console.error(`[page] ${m.text()}`);
   });
   page.on("pageerror", (e) => console.error(`[page] ${e}`));
-  await page.goto(`${BASE_URL}/`);
+  await page.goto(`${baseUrl}/`);
   await page.waitForFunction(() => window.Torchlight);
   return { browser, page };
 }

@@ -24,6 +24,9 @@ test("without a WebGPU adapter, auto picks the CPU, and it fits", async () => {
   const { caps, estimate } = await page.evaluate(async (model) => ({ caps: await Torchlight.probe(), estimate: await Torchlight.estimate(model) }), MODEL);
   assert.equal(caps.webgpu, false);
   assert.equal(caps.backend, "cpu");
+  // This page is not cross-origin isolated: no shared memory, so one thread (threads.test.js).
+  assert.equal(caps.crossOriginIsolated, false);
+  assert.equal(caps.cpuThreads, 1);
   assert.equal(estimate.backend, "cpu");
   assert.equal(estimate.fits, true, estimate.reasons.join());
 });
@@ -32,11 +35,13 @@ test("greedy tokens on the CPU in the browser are the native CPU backend's", asy
   const native = nativeGenerate(PROMPT, MAX_TOKENS, "cpu");
   const reply = await page.evaluate(
     async ([model, content, max_tokens]) => {
-      window.engine = await Torchlight.load(model);
-      return engine.chat.completions.create({ messages: [{ role: "user", content }], max_tokens, temperature: 0 });
+      window.engine = await Torchlight.load(model, { threads: 4 });
+      const reply = await engine.chat.completions.create({ messages: [{ role: "user", content }], max_tokens, temperature: 0 });
+      return { ...reply, threads: engine.threads };
     },
     [MODEL, PROMPT, MAX_TOKENS],
   );
+  assert.equal(reply.threads, 1, "threads asked for on a page that is not isolated");
   assert.deepEqual(reply.route, { used: "local", backend: "cpu" });
   assert.deepEqual(reply.tokens, native.tokens);
   assert.equal(reply.choices[0].message.content, native.text);

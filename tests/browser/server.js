@@ -5,7 +5,7 @@
 // /app/models/ the test models.
 // For the benchmark (pkg-scripts/bench-browser.sh): /bench/ is its page, /vendor/wllama/ the
 // @wllama/wllama package it compares against, and `--isolated` adds the COOP and COEP headers
-// that make pages cross-origin isolated (SharedArrayBuffer, so wasm threads).
+// that make pages cross-origin isolated (SharedArrayBuffer, so wasm threads); /app/ always has them.
 // For the cache tests: `/__log` lists the requests for /models/ so far (method, URL, Range), and
 // `/__drop?url=U&after=N` makes the next response for U that is longer than N bytes break off
 // after N, as a dropped connection does (armed out of band so U stays the cache's key);
@@ -65,7 +65,8 @@ function control(pathname, searchParams, response) {
 }
 
 async function handle(request, response, { isolated }) {
-  if (isolated) {
+  // The demo site is served isolated, as its own server (pkg-scripts/site/serve.js) serves it.
+  if (isolated || request.url.startsWith("/app/")) {
     response.setHeader("Cross-Origin-Opener-Policy", "same-origin");
     response.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
   }

@@ -19,19 +19,21 @@ async function fillModels() {
 async function describeDevice() {
   const caps = await Torchlight.probe();
   const adapter = caps.adapter ? `${caps.adapter.vendor} ${caps.adapter.architecture}${caps.adapter.isFallbackAdapter ? " (software fallback)" : ""}` : "none";
-  $("bench-device").textContent = `WebGPU adapter: ${adapter}; auto picks the ${caps.backend.toUpperCase()}; ${navigator.hardwareConcurrency} logical cores.`;
+  const isolation = caps.crossOriginIsolated ? "cross-origin isolated" : "not cross-origin isolated, so the CPU runs on 1 thread";
+  $("bench-device").textContent = `WebGPU adapter: ${adapter}; auto picks the ${caps.backend.toUpperCase()}; ${navigator.hardwareConcurrency} logical cores; ${isolation}.`;
+  $("bench-threads").value = caps.cpuThreads;
 }
 
 async function run() {
   $("bench-run").disabled = true;
-  const [url, backend] = [$("bench-model").value, $("bench-backend").value];
+  const [url, backend, threads] = [$("bench-model").value, $("bench-backend").value, Number($("bench-threads").value)];
   const [promptTokens, tokens, runs] = ["bench-prompt", "bench-tokens", "bench-runs"].map((id) => Number($(id).value));
   const results = [];
   let engine;
   try {
     $("bench-status").textContent = "Loading…";
     const start = performance.now();
-    engine = await Torchlight.load(url, { backend });
+    engine = await Torchlight.load(url, { backend, threads });
     const loadS = (performance.now() - start) / 1000;
     const messages = [{ role: "user", content: promptOf(promptTokens) }];
     for (let i = 1; i <= runs; i++) {
@@ -44,7 +46,7 @@ async function run() {
         decode: (usage.completion_tokens - 1) / (timings.decode_ms / 1000),
       });
     }
-    const row = [engine.backend, loadS.toFixed(2), results[0].prompt, ...["prefill", "ttft", "decode"].map((k) => median(results.map((r) => r[k])).toFixed(k === "ttft" ? 2 : 1))];
+    const row = [engine.backend, engine.threads, loadS.toFixed(2), results[0].prompt, ...["prefill", "ttft", "decode"].map((k) => median(results.map((r) => r[k])).toFixed(k === "ttft" ? 2 : 1))];
     const tr = document.createElement("tr");
     for (const cell of row) tr.append(Object.assign(document.createElement("td"), { textContent: cell }));
     $("bench-table").tBodies[0].append(tr);

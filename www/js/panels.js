@@ -115,6 +115,10 @@ export function showDevice(caps) {
     }
   }
   if (caps.storage) facts.push(["Storage", `${format.bytes(caps.storage.usage)} used of ${format.bytes(caps.storage.quota)}${caps.storage.persisted ? ", kept" : ""}`]);
+  if (caps.backend === "cpu") {
+    const why = caps.crossOriginIsolated ? "" : " (this page is not cross-origin isolated, which more would need)";
+    facts.unshift(["Processor threads", `${caps.cpuThreads}${why}`]);
+  }
   if (caps.backend) facts.unshift(["Models run on", caps.backend === "gpu" ? "the GPU (WebGPU)" : "the processor (WebAssembly)"]);
   $("device-info").replaceChildren(...facts.flatMap(([term, value]) => [element("dt", "", term), element("dd", "", value)]));
   $("no-webgpu").hidden = caps.webgpu;

@@ -19,7 +19,9 @@ mod simd;
 
 pub use activations::quantized_activations;
 pub use backend::{default_threads, CpuBackend, CpuBuffer, CpuCache, CpuMatrix};
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 pub use pool::ThreadPool;
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub use pool::{lend_thread, thread_failed};
 pub use pool::{SingleThread, Workers};
 pub use simd::Kernels;

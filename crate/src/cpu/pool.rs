@@ -3,9 +3,12 @@
 //! A forward step is a few hundred parallel regions (a decode step of the test model: ~210
 //! matmuls of 50 to 500 µs of work each, plus attention), so starting threads per region is far
 //! too slow. Natively a persistent pool runs them: its workers spin briefly between regions, so
-//! the next one starts within a microsecond, and sleep when work stops coming. In the browser,
-//! Web Workers sharing the wasm memory can implement [`Workers`] the same way; without them the
-//! work runs on the calling thread.
+//! the next one starts within a microsecond, and sleep when work stops coming.
+//!
+//! In the browser the same pool runs on Web Workers that share the wasm memory, in a build with
+//! wasm atomics (a cross-origin isolated page; see pkg-scripts/build-npm.sh). There `std` cannot
+//! start threads, so the page starts the workers and each lends its thread to the pool through
+//! [`lend_thread`]. Without atomics the work runs on the calling thread ([`SingleThread`]).
 
 /// Runs the tasks of one parallel region.
 pub trait Workers: Send {
@@ -57,17 +60,21 @@ impl Workers for SingleThread {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-pub use native::ThreadPool;
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+pub use threaded::ThreadPool;
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub use threaded::{lend_thread, thread_failed};
 
-#[cfg(not(target_arch = "wasm32"))]
-mod native {
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+mod threaded {
     use std::any::Any;
     use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::{Arc, Condvar, Mutex};
-    use std::thread::JoinHandle;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    // std's clock does not exist on wasm32-unknown-unknown; web_time is std's natively.
+    use web_time::Instant;
 
     use super::Workers;
 
@@ -114,25 +121,42 @@ mod native {
         wake: Condvar,
         sleepers: AtomicUsize,
         stop: AtomicBool,
+        /// A thread died inside a task (wasm traps instead of unwinding), so that task will
+        /// never be done: the caller fails rather than wait for it.
+        #[cfg(target_arch = "wasm32")]
+        failed: AtomicBool,
     }
 
     /// A fixed set of threads that, with the caller, run each region's tasks.
     pub struct ThreadPool {
         shared: Arc<Shared>,
-        handles: Vec<JoinHandle<()>>,
+        /// Threads besides the caller.
+        helpers: usize,
+        #[cfg(not(target_arch = "wasm32"))]
+        handles: Vec<std::thread::JoinHandle<()>>,
+        /// This pool's key in `web::POOLS`, which the page's workers lend their threads through.
+        #[cfg(target_arch = "wasm32")]
+        id: u32,
     }
 
     impl ThreadPool {
-        /// `threads` threads in all: the caller and `threads - 1` workers.
-        pub fn new(threads: usize) -> Self {
-            let shared = Arc::new(Shared {
+        fn shared() -> Arc<Shared> {
+            Arc::new(Shared {
                 epoch: AtomicU64::new(0),
                 job: Mutex::new(None),
                 wake: Condvar::new(),
                 sleepers: AtomicUsize::new(0),
                 stop: AtomicBool::new(false),
-            });
-            let handles = (1..threads.max(1))
+                #[cfg(target_arch = "wasm32")]
+                failed: AtomicBool::new(false),
+            })
+        }
+
+        /// `threads` threads in all: the caller and `threads - 1` workers.
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn new(threads: usize) -> Self {
+            let shared = Self::shared();
+            let handles: Vec<_> = (1..threads.max(1))
                 .map(|i| {
                     let shared = shared.clone();
                     std::thread::Builder::new()
@@ -141,7 +165,7 @@ mod native {
                         .expect("spawning a CPU worker thread")
                 })
                 .collect();
-            Self { shared, handles }
+            Self { shared, helpers: handles.len(), handles }
         }
     }
 
@@ -180,11 +204,11 @@ mod native {
 
     impl Workers for ThreadPool {
         fn threads(&self) -> usize {
-            self.handles.len() + 1
+            self.helpers + 1
         }
 
         fn for_each(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
-            if n <= 1 || self.handles.is_empty() {
+            if n <= 1 || self.helpers == 0 {
                 (0..n).for_each(task);
                 return;
             }
@@ -213,6 +237,8 @@ mod native {
                 spins = spins.wrapping_add(1);
                 // A worker holding the last task may have lost its core: let it have ours.
                 if spins.is_multiple_of(1024) {
+                    #[cfg(target_arch = "wasm32")]
+                    assert!(!self.shared.failed.load(Ordering::Acquire), "a CPU worker thread died in a task");
                     std::thread::yield_now();
                 } else {
                     std::hint::spin_loop();
@@ -233,8 +259,63 @@ mod native {
                 self.shared.epoch.fetch_add(1, Ordering::Release);
                 self.shared.wake.notify_all();
             }
+            #[cfg(not(target_arch = "wasm32"))]
             for h in self.handles.drain(..) {
                 let _ = h.join();
+            }
+            #[cfg(target_arch = "wasm32")]
+            web::POOLS.lock().unwrap().retain(|(id, _)| *id != self.id);
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub use web::{lend_thread, thread_failed};
+
+    #[cfg(target_arch = "wasm32")]
+    mod web {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::{Arc, Mutex};
+
+        use super::{worker, Shared, ThreadPool};
+
+        /// The live pools, by id: what a page's worker may lend its thread to. Ids, not
+        /// pointers, cross to JS, so a stale or wrong one finds nothing instead of freed memory.
+        pub(super) static POOLS: Mutex<Vec<(u32, Arc<Shared>)>> = Mutex::new(Vec::new());
+        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+        impl ThreadPool {
+            /// A pool of `threads` threads: the caller, and `threads - 1` that the page starts
+            /// as Web Workers, each calling [`lend_thread`] with [`ThreadPool::id`]. Until they
+            /// have, the caller runs every task itself.
+            pub fn new(threads: usize) -> Self {
+                let shared = Self::shared();
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                POOLS.lock().unwrap().push((id, shared.clone()));
+                Self { shared, helpers: threads.max(1) - 1, id }
+            }
+
+            pub fn id(&self) -> u32 {
+                self.id
+            }
+        }
+
+        fn find(id: u32) -> Option<Arc<Shared>> {
+            POOLS.lock().unwrap().iter().find(|(i, _)| *i == id).map(|(_, s)| s.clone())
+        }
+
+        /// Runs the tasks of pool `id` on the calling thread (a Web Worker's) until the pool is
+        /// dropped; returns at once if there is no such pool.
+        pub fn lend_thread(id: u32) {
+            if let Some(shared) = find(id) {
+                worker(&shared);
+            }
+        }
+
+        /// Says that a thread lent to pool `id` trapped: a task it had claimed will never end,
+        /// so the pool's caller panics instead of waiting for ever.
+        pub fn thread_failed(id: u32) {
+            if let Some(shared) = find(id) {
+                shared.failed.store(true, Ordering::Release);
             }
         }
     }

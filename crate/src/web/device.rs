@@ -2,7 +2,9 @@
 //! usable adapter. The model code is generic over the backend; this is the one place the web
 //! face picks between the two concrete ones.
 
-use crate::cpu::CpuBackend;
+use crate::cpu::{CpuBackend, Kernels, SingleThread, Workers};
+#[cfg(target_feature = "atomics")]
+use crate::cpu::ThreadPool;
 use crate::engine::{self, LoadOptions};
 use crate::gpu::{Gpu, GpuBackend};
 use crate::model::{ModelConfig, ModelError, WeightStream};
@@ -43,9 +45,18 @@ pub(super) type Loading = Either<Stage<GpuBackend>, Stage<CpuBackend>>;
 pub(super) type AnyEngine = Either<engine::Engine<GpuBackend>, engine::Engine<CpuBackend>>;
 
 impl Loading {
-    /// Opens the backend `name` ("gpu" or "cpu") and allocates every weight of `file` on it.
-    pub async fn open(name: &str, file: &GgufFile, config: ModelConfig, needed: u64) -> Result<Self, WebError> {
-        Ok(match name {
+    /// Opens the backend `name` ("gpu" or "cpu", on `threads` threads) and allocates every
+    /// weight of `file` on it. Also gives the id of the CPU thread pool the page is to lend
+    /// `threads - 1` Web Workers to, if there is one.
+    pub async fn open(
+        name: &str,
+        file: &GgufFile,
+        config: ModelConfig,
+        needed: u64,
+        threads: usize,
+    ) -> Result<(Self, Option<u32>), WebError> {
+        let mut pool = None;
+        let loading = match name {
             "gpu" => {
                 let mut backend = GpuBackend::new(Gpu::new().await.map_err(ModelError::from)?);
                 let stream = WeightStream::new(&mut backend, file, config)?;
@@ -55,12 +66,15 @@ impl Loading {
                 if needed > CPU_MEMORY_LIMIT {
                     return Err(WebError::DoesNotFit { needed, limit: CPU_MEMORY_LIMIT });
                 }
-                let mut backend = CpuBackend::new(1);
+                let workers;
+                (workers, pool) = cpu_workers(threads);
+                let mut backend = CpuBackend::with_workers(workers, Kernels::best());
                 let stream = WeightStream::new(&mut backend, file, config)?;
                 Either::Cpu(Stage { backend, stream })
             }
             other => return Err(WebError::BadRequest(format!("backend must be \"gpu\" or \"cpu\", not {other:?}"))),
-        })
+        };
+        Ok((loading, pool))
     }
 
     /// The engine, once every weight byte has been pushed.
@@ -70,4 +84,17 @@ impl Loading {
             Either::Cpu(s) => Either::Cpu(engine::Engine::new(s.backend, s.stream.finish()?, tokenizer, chat, options)?),
         })
     }
+}
+
+/// The CPU backend's threads: where this build has wasm atomics (a cross-origin isolated page),
+/// a pool of `threads` with its id, else the calling thread alone.
+fn cpu_workers(threads: usize) -> (Box<dyn Workers>, Option<u32>) {
+    #[cfg(target_feature = "atomics")]
+    if threads > 1 {
+        let pool = ThreadPool::new(threads);
+        let id = pool.id();
+        return (Box::new(pool), Some(id));
+    }
+    let _ = threads;
+    (Box::new(SingleThread), None)
 }

@@ -17,6 +17,7 @@ pub struct Loader {
     tokenizer: Tokenizer,
     chat: ChatTemplate,
     options: LoadOptions,
+    thread_pool: Option<u32>,
 }
 
 #[wasm_bindgen]
@@ -27,11 +28,13 @@ impl Loader {
     /// code `truncated_header` and `needed`, the prefix length to fetch before calling again.
     /// `context_length` caps the KV cache (default 2048, and never more than the model was
     /// trained for). A model too large for wasm memory fails with code `does_not_fit`.
+    /// `threads` (default 1) is how many threads the CPU backend is to use; see `threadPool`.
     pub async fn create(
         header: Vec<u8>,
         file_len: f64,
         context_length: Option<u32>,
         backend: String,
+        threads: Option<u32>,
     ) -> Result<Loader, WebError> {
         let file = read_header(&header, file_len as u64)?;
         // Everything that can refuse the file is checked before the backend is opened.
@@ -40,8 +43,17 @@ impl Loader {
         let chat = ChatTemplate::from_gguf(&file).map_err(EngineError::from)?;
         let options = load_options(context_length);
         let needed = Footprint::measure(&file, &options).gpu_bytes();
-        let loading = Loading::open(&backend, &file, config, needed).await?;
-        Ok(Self { loading, tokenizer, chat, options })
+        let threads = threads.unwrap_or(1) as usize;
+        let (loading, thread_pool) = Loading::open(&backend, &file, config, needed, threads).await?;
+        Ok(Self { loading, tokenizer, chat, options, thread_pool })
+    }
+
+    /// The CPU thread pool the page is to lend `threads - 1` Web Workers to, each calling
+    /// `lendThread` with this id in this module's shared memory; undefined where the backend
+    /// runs on the calling thread alone (the GPU, one thread, or a build without atomics).
+    #[wasm_bindgen(getter, js_name = threadPool)]
+    pub fn thread_pool(&self) -> Option<u32> {
+        self.thread_pool
     }
 
     /// `[start, end)`: the file bytes still to push, in order.

@@ -28,6 +28,22 @@ pub use error::WebError;
 pub use estimate::estimate;
 pub use loader::Loader;
 
+/// Lends the calling Web Worker's thread to CPU thread pool `id` (a `Loader`'s `threadPool`):
+/// runs its tasks until the model is freed. Only in the build with wasm atomics.
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen(js_name = lendThread)]
+pub fn lend_thread(id: u32) {
+    crate::cpu::lend_thread(id);
+}
+
+/// Tells pool `id` that a thread lent to it trapped, so the engine fails instead of waiting for
+/// the task that thread held.
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen(js_name = threadFailed)]
+pub fn thread_failed(id: u32) {
+    crate::cpu::thread_failed(id);
+}
+
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]

@@ -80,12 +80,14 @@ async function withPage(work) {
 }
 
 const facts = await withPage((page) => page.evaluate(() => bench.facts()));
-const torchlights = backends.map((backend) => ({ name: `torchlight ${backend}`, run: "torchlight", backend }));
-const wllamas = [
-  { name: "wllama 1T", run: "wllama", threads: 1 },
-  // wasm threads share memory, which needs SharedArrayBuffer, which needs isolation.
-  ...(facts.crossOriginIsolated ? [{ name: "wllama 2T", run: "wllama", threads: 2 }] : []),
-];
+// wasm threads share memory, which needs SharedArrayBuffer, which needs isolation.
+const threadCounts = facts.crossOriginIsolated ? [1, 2] : [1];
+const torchlights = backends.flatMap((backend) =>
+  backend === "gpu"
+    ? [{ name: "torchlight gpu", run: "torchlight", backend }]
+    : threadCounts.map((threads) => ({ name: `torchlight cpu ${threads}T`, run: "torchlight", backend, threads })),
+);
+const wllamas = threadCounts.map((threads) => ({ name: `wllama ${threads}T`, run: "wllama", threads }));
 const engines = [...torchlights, ...wllamas];
 
 const seconds = (ms) => (ms / 1000).toFixed(2);
@@ -119,7 +121,11 @@ const METRICS = [
   ["time to first token (s)", (r) => r.ttftMs / 1000],
   ["decode (tokens/s)", (r) => r.decodeTokensPerS],
 ];
-const pairs = torchlights.flatMap((t) => wllamas.map((w) => [t.name, w.name]));
+// Each CPU engine against wllama on as many threads, and against wllama on 1 (the issue's bar);
+// the GPU against each.
+const pairs = torchlights.flatMap((t) =>
+  wllamas.filter((w) => t.backend === "gpu" || w.threads === t.threads || w.threads === 1).map((w) => [t.name, w.name]),
+);
 const header = ["", ...engines.map(({ name }) => name), ...pairs.map(([t, w]) => `${t}/${w}`)];
 const rows = METRICS.map(([label, value]) => {
   const medians = new Map(engines.map(({ name }) => [name, median(results.get(name).map(value))]));
@@ -137,13 +143,13 @@ const { adapter } = facts;
 console.log(`machine: ${cpu.length} cores (${cpu[0].model}), load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 console.log(
   `browser: Chromium ${facts.chromium}, hardwareConcurrency ${facts.hardwareConcurrency}, ` +
-    `cross-origin isolated: ${facts.crossOriginIsolated ? "yes" : "no (wllama 2T skipped)"}`,
+    `cross-origin isolated: ${facts.crossOriginIsolated ? "yes" : "no (2 threads skipped)"}`,
 );
 console.log(
   `WebGPU adapter: ${adapter ? `${adapter.vendor} ${adapter.architecture}${adapter.isFallbackAdapter ? " (fallback adapter)" : ""}` : "none"}`,
 );
 console.log(
-  `engines: torchlight ${await version("../../../pkg/package.json")} (git ${commit}, in a worker: ${backends.join(" and ")}, the CPU one on 1 thread); ` +
+  `engines: torchlight ${await version("../../../pkg/package.json")} (git ${commit}, in a worker: ${backends.join(" and ")}, the CPU one on ${threadCounts.join(" and ")} thread(s)); ` +
     `@wllama/wllama ${await version("../node_modules/@wllama/wllama/package.json")} ` +
     `(llama.cpp ${facts.llamaCpp}, wasm on the CPU, in a worker)`,
 );

@@ -86,9 +86,9 @@ const request = (prompt, tokens) => ({
   stream: true,
 });
 
-export function torchlight({ model, prompt, tokens, backend }) {
+export function torchlight({ model, prompt, tokens, backend, threads }) {
   return measure({
-    load: () => Torchlight.load(model, { contextLength: CONTEXT, backend }),
+    load: () => Torchlight.load(model, { contextLength: CONTEXT, backend, threads }),
     unload: (engine) => engine.unload(),
     chat: (engine) => engine.chat.completions.create(request(prompt, tokens)),
     counts: ({ usage, timings }) => ({
