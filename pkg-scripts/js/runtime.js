@@ -136,7 +136,10 @@ export class LocalEngine {
    */
   static async load(file, { contextLength, signal, onProgress, backend, threads = 1 } = {}) {
     try {
-      const core = await loadCore(backend === "cpu" && threads > 1);
+      // A browser that cannot make the threaded core's shared memory (a 32-bit one cannot
+      // reserve its 4 GiB) still runs the plain core, on one thread (`threads` says so).
+      let core = backend === "cpu" && threads > 1 ? await loadCore(true).catch(() => null) : null;
+      if (!core) [core, threads] = [await loadCore(), 1];
       if (signal?.aborted) throw abortedError();
       file = await openCachedFile(sourceOf(file), signal);
       let loader, bytes;
