@@ -180,7 +180,8 @@ export interface LoadOptions {
    */
   backend?: "auto" | Backend;
   /**
-   * Most threads the CPU backend runs on (default: one per core, at most 8). More than 1 needs
+   * Most threads the CPU backend runs on (default: one per core, at most 8; never more than
+   * one per core). More than 1 needs
    * a cross-origin isolated page (COOP `same-origin` and COEP `require-corp` headers) and
    * `worker: true`; elsewhere the CPU backend runs on one thread.
    */

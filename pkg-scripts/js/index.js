@@ -147,16 +147,18 @@ const LOCAL_FAILURES = { no_webgpu: "no_webgpu", gpu_limit: "does_not_fit", does
 const MAX_THREADS = 8;
 
 /**
- * Threads for the CPU backend: at most `threads` (by default one per core, up to MAX_THREADS).
- * Several need wasm memory shared between workers, so a cross-origin isolated page, and the
- * engine in a worker (a page's main thread may not wait on the others); else one.
+ * Threads for the CPU backend: `threads` but no more than one per core (by default one per
+ * core, up to MAX_THREADS). Several need wasm memory shared between workers, so a cross-origin
+ * isolated page, and the engine in a worker (a page's main thread may not wait on the others);
+ * else one.
  */
 function chooseThreads(threads, { backend, worker }) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw new TorchlightError("invalid_request", `threads must be a whole number of at least 1, not ${JSON.stringify(threads)}`);
   }
   if (backend !== "cpu" || !worker || !globalThis.crossOriginIsolated) return 1;
-  return threads ?? Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, MAX_THREADS));
+  const cores = Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+  return Math.min(threads ?? MAX_THREADS, cores);
 }
 
 /** The backend a load asked for, with "auto" settled by what the browser offers. */
