@@ -54,6 +54,11 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Keep going past end-of-generation tokens (benchmarks want a fixed length).
     pub ignore_eos: bool,
+    /// Start from the keys and values the cache still holds for the longest prefix this prompt
+    /// shares with the last request's prompt and answer (llama.cpp's `cache_prompt`): a
+    /// conversation's next turn then prefills only what is new. Benchmarks turn it off to time
+    /// a whole prefill.
+    pub cache_prompt: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,13 +78,16 @@ pub struct Generation {
     pub text: String,
     pub finish_reason: FinishReason,
     pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were already in the cache, so not prefilled.
+    pub cached_tokens: usize,
     pub prefill_time: Duration,
     pub decode_time: Duration,
 }
 
 impl Generation {
+    /// Prompt tokens prefilled (those not found in the cache) over the time it took.
     pub fn prefill_tokens_per_s(&self) -> f64 {
-        self.prompt_tokens as f64 / self.prefill_time.as_secs_f64()
+        (self.prompt_tokens - self.cached_tokens) as f64 / self.prefill_time.as_secs_f64()
     }
 
     /// Decoded tokens after the first (which prefill produced) over the time they took.
@@ -94,6 +102,9 @@ pub struct Engine<B: Backend> {
     pub tokenizer: Tokenizer,
     pub chat: ChatTemplate,
     cache: B::Cache,
+    /// The tokens whose keys and values `cache` holds, from position 0: the last request's
+    /// prompt and the answer tokens fed back after it.
+    cached: Vec<u32>,
     act: Activations<B>,
     context: usize,
     sampler_seed: u64,
@@ -133,7 +144,7 @@ impl<B: Backend> Engine<B> {
         let sampler_seed = web_time::SystemTime::now()
             .duration_since(web_time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Ok(Self { backend, weights, tokenizer, chat, cache, act, context, sampler_seed })
+        Ok(Self { backend, weights, tokenizer, chat, cache, cached: Vec::new(), act, context, sampler_seed })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -166,6 +177,20 @@ impl<B: Backend> Engine<B> {
         options: &GenerateOptions,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, EngineError> {
+        let generation = self.run(prompt, options, on_text).await;
+        // A step that failed (a lost device) leaves the cache in doubt: trust none of it.
+        if generation.is_err() {
+            self.cached.clear();
+        }
+        generation
+    }
+
+    async fn run(
+        &mut self,
+        prompt: &[u32],
+        options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, EngineError> {
         options.sampling.validate()?;
         if prompt.is_empty() {
             return Err(ModelError::BadConfig("the prompt has no tokens".into()).into());
@@ -184,11 +209,18 @@ impl<B: Backend> Engine<B> {
         let mut stopped_by_string = false;
 
         let start = Instant::now();
-        // The prompt in batches; the logits of its last token end up in the activations.
+        // Positions before `reused` keep the keys and values they hold; the prompt's last token
+        // always runs, since its logits give the first answer token.
+        let shared = self.cached.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        let reused = if options.cache_prompt { shared.min(prompt.len() - 1) } else { 0 };
+        self.cached.truncate(reused);
+        // The rest of the prompt in batches; the logits of its last token end up in the
+        // activations.
         let batch = self.act.max_tokens;
-        for (i, chunk) in prompt.chunks(batch).enumerate() {
-            forward(&mut self.backend, &self.weights, &self.cache, &self.act, chunk, i * batch, Logits::Last);
+        for (i, chunk) in prompt[reused..].chunks(batch).enumerate() {
+            forward(&mut self.backend, &self.weights, &self.cache, &self.act, chunk, reused + i * batch, Logits::Last);
         }
+        self.cached.extend_from_slice(&prompt[reused..]);
         let mut prefill_time = None;
         let mut pos = prompt.len();
         while tokens.len() < options.max_tokens {
@@ -224,6 +256,7 @@ impl<B: Backend> Engine<B> {
                 break;
             }
             forward(&mut self.backend, &self.weights, &self.cache, &self.act, &[next], pos, Logits::Last);
+            self.cached.push(next);
             pos += 1;
         }
         // Text held back as the possible start of a stop string is the answer's after all,
@@ -239,6 +272,7 @@ impl<B: Backend> Engine<B> {
             text,
             finish_reason,
             prompt_tokens: prompt.len(),
+            cached_tokens: reused,
             prefill_time,
             decode_time: start.elapsed() - prefill_time,
         })

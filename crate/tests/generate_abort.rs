@@ -22,6 +22,8 @@ fn breaking_from_on_text_ends_the_generation_after_that_piece() {
         sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
         stop: Vec::new(),
         ignore_eos: false,
+        // The next request reuses what the stopped one left in the cache.
+        cache_prompt: true,
     };
 
     let mut heard = Vec::new();

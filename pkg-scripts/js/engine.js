@@ -21,6 +21,7 @@ const REQUEST_FIELDS = [
   "frequency_penalty",
   "seed",
   "stop",
+  "cache_prompt",
 ];
 
 /** The fields the core reads, leaving out `undefined`s (which serde does not take as absent). */

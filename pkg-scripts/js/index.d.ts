@@ -216,6 +216,12 @@ export interface ChatCompletionParams {
   frequency_penalty?: number;
   seed?: number;
   stop?: string | string[];
+  /**
+   * Reuse the cached keys and values of the longest prefix this prompt shares with the last
+   * request's prompt and answer (default true, as in llama.cpp's server): a conversation's next
+   * turn prefills only its new tokens. False times a whole prefill (benchmarks).
+   */
+  cache_prompt?: boolean;
   stream?: boolean;
   /** Aborting rejects the request (or ends its stream) with code `aborted`. */
   signal?: AbortSignal;
@@ -229,6 +235,8 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Local answers: prompt tokens found in the cache, so not prefilled again. */
+  prompt_tokens_details?: { cached_tokens: number };
 }
 
 /** Milliseconds: prefill is the time to the first token, decode the rest. */

@@ -49,6 +49,25 @@ test("greedy tokens on the CPU in the browser are the native CPU backend's", asy
   console.log(`# cpu in the browser: time to first token ${(reply.timings.prefill_ms / 1000).toFixed(2)} s for ${reply.usage.prompt_tokens} tokens, decode ${decode.toFixed(1)} tokens/s`);
 });
 
+test("a conversation's next turn prefills only its new tokens, with the same answer", async () => {
+  const turns = await page.evaluate(async (content) => {
+    const ask = (messages, extra) => engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0, ...extra });
+    const first = await ask([{ role: "user", content }]);
+    const messages = [
+      { role: "user", content },
+      { role: "assistant", content: first.choices[0].message.content },
+      { role: "user", content: "And of Italy?" },
+    ];
+    const cached = await ask(messages);
+    const whole = await ask(messages, { cache_prompt: false });
+    return { first: first.usage, cached: { ...cached.usage, tokens: cached.tokens }, whole: { ...whole.usage, tokens: whole.tokens } };
+  }, PROMPT);
+  const reused = turns.cached.prompt_tokens_details.cached_tokens;
+  assert.ok(reused >= turns.first.prompt_tokens && reused < turns.cached.prompt_tokens, JSON.stringify(turns));
+  assert.equal(turns.whole.prompt_tokens_details.cached_tokens, 0);
+  assert.deepEqual(turns.cached.tokens, turns.whole.tokens);
+});
+
 test("an aborted stream on the CPU, in the worker, stops within a token or two", async () => {
   const result = await page.evaluate(async () => {
     const controller = new AbortController();

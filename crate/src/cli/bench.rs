@@ -54,6 +54,8 @@ impl WithEngine for Bench {
             sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
             stop: Vec::new(),
             ignore_eos: true,
+            // Every run times a whole prefill, not a cache hit on the run before.
+            cache_prompt: false,
         };
 
         let mut ignore = |_: &str| ControlFlow::Continue(());

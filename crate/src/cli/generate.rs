@@ -78,6 +78,8 @@ fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<()
         },
         stop: args.stop.clone(),
         ignore_eos: false,
+        // The default; a single request finds nothing cached anyway.
+        cache_prompt: true,
     };
     let mut out = std::io::stdout().lock();
     let mut write_error = None;

@@ -18,8 +18,16 @@ pub struct ChatRequest {
     max_tokens: Option<usize>,
     #[serde(default)]
     stop: Option<Stop>,
+    /// Whether to reuse the cached keys and values of a prefix shared with the last request
+    /// (default yes; llama.cpp's server takes the same field).
+    #[serde(default = "yes")]
+    cache_prompt: bool,
     #[serde(flatten)]
     sampling: SamplingParams,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// OpenAI accepts one stop string or a list.
@@ -45,6 +53,7 @@ impl ChatRequest {
                 Some(Stop::Many(v)) => v.clone(),
             },
             ignore_eos: false,
+            cache_prompt: self.cache_prompt,
         }
     }
 }
@@ -64,6 +73,13 @@ struct Usage {
     prompt_tokens: usize,
     completion_tokens: usize,
     total_tokens: usize,
+    prompt_tokens_details: PromptTokensDetails,
+}
+
+/// As OpenAI reports it: prompt tokens whose keys and values were already cached.
+#[derive(Serialize)]
+struct PromptTokensDetails {
+    cached_tokens: usize,
 }
 
 /// Milliseconds: prefill ends when the first token is known (time to first token), decode
@@ -81,6 +97,7 @@ impl Completion {
                 prompt_tokens: g.prompt_tokens,
                 completion_tokens: g.tokens.len(),
                 total_tokens: g.prompt_tokens + g.tokens.len(),
+                prompt_tokens_details: PromptTokensDetails { cached_tokens: g.cached_tokens },
             },
             timings: Timings {
                 prefill_ms: g.prefill_time.as_secs_f64() * 1e3,
