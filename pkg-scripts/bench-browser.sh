@@ -4,6 +4,10 @@
 # over runs, and the ratios. A benchmark, not a test: it prints numbers (tests/browser/bench/).
 #
 #   bash pkg-scripts/bench-browser.sh [--no-build] [--no-isolate] [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu]
+#   bash pkg-scripts/bench-browser.sh --conversation [--no-build] [--no-isolate] [--runs N] [--tokens N] [--backend cpu|gpu]
+#
+# --conversation measures the prompt cache instead (tests/browser/bench/conversation.js): each
+# turn of a four-turn chat, time to first token with the cache and with a whole prefill.
 #
 # Builds the package unless --no-build. The page is served cross-origin isolated (COOP and COEP)
 # so that wllama can also run 2 threads; --no-isolate serves it as a plain page, wllama 1 thread
@@ -12,12 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
+script=tests/browser/bench/bench.js
 server_args=(--isolated)
 bench_args=()
 for arg in "$@"; do
     case "$arg" in
         --no-build) build= ;;
         --no-isolate) server_args=() ;;
+        --conversation) script=tests/browser/bench/conversation.js ;;
         *) bench_args+=("$arg") ;;
     esac
 done
@@ -39,4 +45,4 @@ done
 TORCHLIGHT_TEST_URL="$(head -n 1 "$url_file")"
 export TORCHLIGHT_TEST_URL
 
-node tests/browser/bench/bench.js "${bench_args[@]}"
+node "$script" "${bench_args[@]}"
