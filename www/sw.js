@@ -7,6 +7,12 @@
 //
 // A new version installs beside the old one and waits: the page announces it and sends
 // "skip-waiting" only when the person asks, so an answer in progress is never cut off.
+//
+// Every shell response it gives carries the headers that make the page cross-origin isolated
+// (COOP and COEP), which the CPU backend needs to run on every core (SharedArrayBuffer). Static
+// hosts such as GitHub Pages cannot send them; from the second visit on, the shell comes from
+// here, so there the site is isolated too. The site loads nothing cross-origin but CORS fetches
+// (model hosts), which isolation allows.
 
 const VERSION = "__SHELL_VERSION__";
 /** Paths relative to this file. */
@@ -70,6 +76,14 @@ self.addEventListener("fetch", (event) => {
   if (request.mode === "navigate" && key === scope.href) key = new URL("index.html", scope).href;
   if (!shellUrls.has(key)) return;
   event.respondWith(
-    caches.open(CACHE).then(async (cache) => (await cache.match(key)) ?? fetch(request)),
+    caches.open(CACHE).then(async (cache) => isolated((await cache.match(key)) ?? (await fetch(request)))),
   );
 });
+
+/** `response` with the cross-origin isolation headers (see the top of this file). */
+function isolated(response) {
+  const headers = new Headers(response.headers);
+  headers.set("Cross-Origin-Opener-Policy", "same-origin");
+  headers.set("Cross-Origin-Embedder-Policy", "require-corp");
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}

@@ -2,7 +2,8 @@
 // them: /pkg/ is the built npm package, /models/ the test models, everything else the test
 // page (page/). `?length=N` serves a file as if it ended after N bytes (a truncated copy).
 // /app/ is the built demo site (www/dist, from pkg-scripts/build-site.sh) on a sub-path, with
-// /app/models/ the test models.
+// /app/models/ the test models; /static-app/ is the site again, without the isolation headers
+// /app/ has (as a static host such as GitHub Pages serves it).
 // For the benchmark (pkg-scripts/bench-browser.sh): /bench/ is its page, /vendor/wllama/ the
 // @wllama/wllama package it compares against, and `--isolated` adds the COOP and COEP headers
 // that make pages cross-origin isolated (SharedArrayBuffer, so wasm threads); /app/ always has them.
@@ -27,7 +28,10 @@ const ROOTS = [
   ["/models/", join(repo, "models")],
   // The demo site as deployed to a sub-path, with the test model beside it for its catalog.
   ["/app/models/", join(repo, "models")],
+  ["/static-app/models/", join(repo, "models")],
   ["/app/", join(repo, "www", "dist")],
+  // The same site as a static host that sends no isolation headers serves it.
+  ["/static-app/", join(repo, "www", "dist")],
   ["/bench/", join(here, "bench", "page")],
   ["/vendor/wllama/", join(here, "node_modules", "@wllama", "wllama", "esm")],
   ["/", join(here, "page")],

@@ -192,6 +192,35 @@ test("the benchmark page measures a model on the CPU, and passes axe", async () 
   }
 });
 
+test("on a host that sends no isolation headers, the service worker isolates the site from the next visit", async () => {
+  const p = await context.newPage();
+  try {
+    await p.goto(`${process.env.TORCHLIGHT_TEST_URL}/static-app/`);
+    await p.waitForSelector("#model-select option");
+    assert.equal(await p.evaluate(() => crossOriginIsolated), false);
+    await p.evaluate(() => navigator.serviceWorker.ready);
+    await p.reload();
+    await p.waitForSelector("#model-select option");
+    const { caps, cores } = await p.evaluate(async () => ({
+      caps: await (await import(new URL("pkg/index.js", location.href))).Torchlight.probe(),
+      cores: navigator.hardwareConcurrency,
+    }));
+    assert.equal(caps.crossOriginIsolated, true);
+    assert.equal(caps.cpuThreads, Math.min(cores, 8));
+    // The model (its URL here is new to the cache), its worker and its CPU threads all run
+    // under isolation, served through the service worker.
+    await pickTestModel(p);
+    await p.waitForSelector("#download-consent[open]");
+    await p.click("#download-confirm");
+    await loaded(p);
+    const answer = await chat(p, PROMPT);
+    assert.ok(answer.text.length > 0);
+    assert.match(answer.badge, /on this device/);
+  } finally {
+    await p.close();
+  }
+});
+
 test("without WebGPU, the site says so and offers the cloud option", async () => {
   const plain = await launch({ webgpu: false });
   try {

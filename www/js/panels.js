@@ -116,7 +116,8 @@ export function showDevice(caps) {
   }
   if (caps.storage) facts.push(["Storage", `${format.bytes(caps.storage.usage)} used of ${format.bytes(caps.storage.quota)}${caps.storage.persisted ? ", kept" : ""}`]);
   if (caps.backend === "cpu") {
-    const why = caps.crossOriginIsolated ? "" : " (this page is not cross-origin isolated, which more would need)";
+    // The service worker isolates every page it serves: a first visit is the one that is not.
+    const why = caps.crossOriginIsolated ? "" : " (the page is not cross-origin isolated yet: reload it to use every core)";
     facts.unshift(["Processor threads", `${caps.cpuThreads}${why}`]);
   }
   if (caps.backend) facts.unshift(["Models run on", caps.backend === "gpu" ? "the GPU (WebGPU)" : "the processor (WebAssembly)"]);
