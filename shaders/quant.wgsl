@@ -13,6 +13,8 @@ const Q5_1: u32 = 6u;
 const Q4_K: u32 = 7u;
 const Q5_K: u32 = 8u;
 const Q6_K: u32 = 9u;
+const Q2_K: u32 = 10u;
+const Q3_K: u32 = 11u;
 
 fn ld_u32(b: u32) -> u32 {
     let i = b >> 2u;
@@ -61,6 +63,20 @@ fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
     let sc = (ld_u8(s + j + 4u) & 0xfu) | ((ld_u8(s + j - 4u) >> 6u) << 4u);
     let m = (ld_u8(s + j + 4u) >> 4u) | ((ld_u8(s + j) >> 6u) << 4u);
     return vec2<f32>(f32(sc), f32(m));
+}
+
+// Four 2-bit fields, one from each byte of q, starting at bit `shift` of each byte.
+fn crumbs(q: u32, shift: u32) -> vec4<f32> {
+    let v = (q >> shift) & 0x03030303u;
+    return vec4<f32>(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu), f32(v >> 24u));
+}
+
+// The signed scale of sub-block j (0..15) in a Q3_K block whose 12 scale bytes start at s: low 4
+// bits from a nibble of byte j % 8, top 2 from byte 8 + j % 4, biased by 32.
+fn scale_k3(s: u32, j: u32) -> f32 {
+    let low = (ld_u8(s + j % 8u) >> (4u * (j / 8u))) & 0xfu;
+    let high = (ld_u8(s + 8u + j % 4u) >> (2u * (j / 4u))) & 3u;
+    return f32(i32(low | (high << 4u)) - 32);
 }
 
 fn load4(row: u32, g: u32) -> vec4<f32> {
@@ -123,6 +139,24 @@ fn load4(row: u32, g: u32) -> vec4<f32> {
             let q = nibbles(ld_u32(b + 48u + chunk * 32u + lane), half * 4u)
                   + 16.0 * bits(ld_u32(b + 16u + lane), chunk * 2u + half);
             return ld_f16(b) * sm.x * q - ld_f16(b + 2u) * sm.y;
+        }
+        case Q2_K: { // 16 scale/min bytes, 64 bytes of 2-bit fields, d, dmin
+            let b = row + (g / 64u) * 84u;
+            let e = (g % 64u) * 4u;
+            let h = e / 128u;
+            let k = (e % 128u) / 32u;
+            let sm = ld_u8(b + e / 16u);
+            let q = crumbs(ld_u32(b + 16u + h * 32u + e % 32u), 2u * k);
+            return ld_f16(b + 80u) * f32(sm & 0xfu) * q - ld_f16(b + 82u) * f32(sm >> 4u);
+        }
+        case Q3_K: { // 32 hmask bytes, 64 bytes of 2-bit fields, 12 scale bytes, d
+            let b = row + (g / 64u) * 110u;
+            let e = (g % 64u) * 4u;
+            let h = e / 128u;
+            let k = (e % 128u) / 32u;
+            let l = e % 32u;
+            let q = crumbs(ld_u32(b + 32u + h * 32u + l), 2u * k) + 4.0 * bits(ld_u32(b + l), 4u * h + k);
+            return ld_f16(b + 108u) * scale_k3(b + 96u, e / 16u) * (q - 4.0);
         }
         default: { // Q6_K: 128 low-nibble bytes, 64 high-2-bit bytes, 16 i8 scales, d
             let b = row + (g / 64u) * 210u;

@@ -141,7 +141,7 @@ fn a_truncated_model_says_truncated() {
     }
 }
 
-/// The real model's header with blk.0.ffn_down.weight's type id patched from Q4_1 to Q3_K (a
+/// The real model's header with blk.0.ffn_down.weight's type id patched from Q4_1 to IQ4_XS (a
 /// type GGUF allows and Torchlight does not run), in a sparse file of the model's full length so
 /// the tensor table still fits. Its data (zeros) is never computed with: loading stops at it.
 #[test]
@@ -155,9 +155,9 @@ fn an_unsupported_tensor_type_names_the_tensor_and_the_type() {
     assert_eq!(header[dims_at..dims_at + 4], 2u32.to_le_bytes());
     let type_at = dims_at + 4 + 16;
     assert_eq!(header[type_at..type_at + 4], GgmlType::Q4_1.id().to_le_bytes(), "the model's type as gguf-py reports it");
-    header[type_at..type_at + 4].copy_from_slice(&GgmlType::Q3_K.id().to_le_bytes());
+    header[type_at..type_at + 4].copy_from_slice(&GgmlType::IQ4_XS.id().to_le_bytes());
 
-    let file = TempFile::new("q3k.gguf");
+    let file = TempFile::new("iq4xs.gguf");
     let mut f = std::fs::File::create(&file.0).unwrap();
     f.write_all(&header).unwrap();
     f.set_len(real.file_len).unwrap();
@@ -166,11 +166,11 @@ fn an_unsupported_tensor_type_names_the_tensor_and_the_type() {
     // `info` still describes it, flagging the type.
     let info = torchlight(&["info", path_str(&file.0)]);
     assert_eq!(info.code, Some(0), "{}", info.stderr);
-    assert!(info.stdout.lines().any(|l| l.contains("Q3_K") && l.contains("not supported")), "{}", info.stdout);
+    assert!(info.stdout.lines().any(|l| l.contains("IQ4_XS") && l.contains("not supported")), "{}", info.stdout);
 
     // `generate` refuses to load it.
     let run = torchlight(&["generate", "--model", path_str(&file.0), "--prompt", "hi", "--max-tokens", "1", "--context", "16"]);
-    assert_one_line_error(&run, &["blk.0.ffn_down.weight", "Q3_K", "not supported"]);
+    assert_one_line_error(&run, &["blk.0.ffn_down.weight", "IQ4_XS", "not supported"]);
 }
 
 /// An architecture Torchlight has no row for, in a tiny file from the test writer.

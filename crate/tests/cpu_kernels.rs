@@ -91,7 +91,7 @@ const HALF_STEPS: f32 = 2.0 * 32385.0;
 fn act_block(format: QuantFormat) -> usize {
     match format {
         QuantFormat::F32 | QuantFormat::F16 => 1,
-        QuantFormat::Q4_K | QuantFormat::Q5_K | QuantFormat::Q6_K => 256,
+        QuantFormat::Q4_K | QuantFormat::Q5_K | QuantFormat::Q6_K | QuantFormat::Q2_K | QuantFormat::Q3_K => 256,
         _ => 32,
     }
 }

@@ -71,14 +71,14 @@ fn an_unsupported_architecture_comes_first_among_the_problems() {
 fn unsupported_tensor_types_are_named_and_counted() {
     let bytes = GgufWriter::new(3)
         .kv("general.architecture", Value::String("llama".into()))
-        .tensor("blk.0.ffn_down.weight", &[256, 2], GgmlType::Q3_K)
-        .tensor("blk.1.ffn_down.weight", &[256, 2], GgmlType::Q3_K)
+        .tensor("blk.0.ffn_down.weight", &[256, 2], GgmlType::IQ4_XS)
+        .tensor("blk.1.ffn_down.weight", &[256, 2], GgmlType::IQ4_XS)
         .tensor("blk.0.attn_q.weight", &[256, 8], GgmlType::Q4_0)
         .build();
     let footprint = Footprint::of(&read(&bytes), &LoadOptions::default());
-    // By bytes, Q4_0's 8 rows outweigh Q3_K's 4.
+    // By bytes, Q4_0's 8 rows outweigh IQ4_XS's 4.
     assert_eq!(footprint.quantization, "Q4_0");
-    let quant = footprint.problems.iter().find(|p| p.contains("Q3_K")).expect("a problem naming Q3_K");
+    let quant = footprint.problems.iter().find(|p| p.contains("IQ4_XS")).expect("a problem naming IQ4_XS");
     assert!(quant.contains("blk.0.ffn_down.weight") && quant.contains("1 more"), "{quant}");
 }
 

@@ -4,7 +4,7 @@ export type TorchlightErrorCode =
   | "not_gguf"
   /** The file ends before its header or tensor data do. */
   | "truncated"
-  /** A tensor type Torchlight has no kernels for (Q2_K, Q3_K, IQ*, ...). */
+  /** A tensor type Torchlight has no kernels for (IQ*, TQ*, MXFP4, ...). */
   | "unsupported_quant"
   /** A model architecture (or tokenizer) Torchlight does not run. */
   | "unsupported_arch"

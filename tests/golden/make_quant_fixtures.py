@@ -41,6 +41,8 @@ F16_FIELDS = {
     T.Q4_K: {"d": [0, 2]},  # d and dmin; dmin is subtracted, so it is positive in practice
     T.Q5_K: {"d": [0, 2]},
     T.Q6_K: {"d": [208]},  # Q6_K keeps its super-block scale at the end of the block
+    T.Q3_K: {"d": [108]},  # so does Q3_K
+    T.Q2_K: {"d": [80, 82]},  # d and dmin, after the scales and quants
 }
 
 
@@ -112,7 +114,7 @@ def quantized_cases(rng: np.random.Generator) -> list[dict]:
 def random_cases(rng: np.random.Generator) -> list[dict]:
     out = []
     for fmt, n_blocks in [(T.Q8_0, 2), (T.Q4_0, 3), (T.Q4_1, 3), (T.Q5_0, 3), (T.Q5_1, 3),
-                          (T.Q4_K, 3), (T.Q5_K, 2), (T.Q6_K, 3)]:
+                          (T.Q4_K, 3), (T.Q5_K, 2), (T.Q6_K, 3), (T.Q3_K, 3), (T.Q2_K, 3)]:
         block_bytes = gguf.GGML_QUANT_SIZES[fmt][1]
         blocks = rng.integers(0, 256, size=(n_blocks, block_bytes), dtype=np.uint8)
         for kind, offsets in F16_FIELDS[fmt].items():

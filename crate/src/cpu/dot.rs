@@ -8,8 +8,8 @@
 use super::activations::{Activation, HIGH, Q16, Q16K};
 use super::simd::Simd;
 use crate::quant::blocks::{
-    scale_min, Block, BlockF16, BlockF32, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K,
-    BlockQ8_0,
+    scale_k3, scale_min, Block, BlockF16, BlockF32, BlockQ2_K, BlockQ3_K, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0,
+    BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_0,
 };
 use crate::quant::QuantFormat;
 
@@ -269,22 +269,12 @@ impl RowDot for BlockQ6_K {
         let mut offsets = [0.0f32; N];
         for (i, b) in row.iter().enumerate() {
             let sc = b.scales.map(i16::from);
-            let mut high_sums = [s.izero(); N];
-            let mut low_sums = [s.izero(); N];
-            for h in 0..2 {
-                let ql = [s.load(run32(&b.ql, 64 * h)), s.load(run32(&b.ql, 64 * h + 32))];
-                let qh = s.load(run32(&b.qh, 32 * h));
-                for k in 0..4 {
-                    let low = if k < 2 { s.low_nibbles(ql[k]) } else { s.high_nibbles(ql[k - 2]) };
-                    let q = s.or(low, s.shl4(s.shr_and(qh, 2 * k as u32, 3)));
-                    let g = 8 * h + 2 * k;
-                    for t in 0..N {
-                        let a = &acts[t][i];
-                        high_sums[t] = s.dot(high_sums[t], q, s.load(run32(&a.hi, 128 * h + 32 * k)), sc[g], sc[g + 1]);
-                        low_sums[t] = s.dot(low_sums[t], q, s.load(run32(&a.lo, 128 * h + 32 * k)), sc[g], sc[g + 1]);
-                    }
-                }
-            }
+            let ql = [0, 1].map(|h| [s.load(run32(&b.ql, 64 * h)), s.load(run32(&b.ql, 64 * h + 32))]);
+            let qh = [0, 1].map(|h| s.load(run32(&b.qh, 32 * h)));
+            let (high_sums, low_sums) = sub16_sums(s, &sc, acts.map(|a| &a[i]), |h, k| {
+                let low = if k < 2 { s.low_nibbles(ql[h][k]) } else { s.high_nibbles(ql[h][k - 2]) };
+                s.or(low, s.shl4(s.shr_and(qh[h], 2 * k as u32, 3)))
+            });
             let d = s.f16(b.d);
             for t in 0..N {
                 let a = &acts[t][i];
@@ -292,6 +282,111 @@ impl RowDot for BlockQ6_K {
                 acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
                 let o: i32 = sc.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc) * sum).sum();
                 offsets[t] += 32.0 * d * a.d * o as f32;
+            }
+        }
+        let mut out = [0.0; N];
+        for t in 0..N {
+            out[t] = s.fsum(acc[t]) - offsets[t];
+        }
+        out
+    }
+}
+
+/// The 32 low 2-bit fields `k` of a 32-byte run of Q2_K/Q3_K quants: elements 32 k..32 k + 32 of
+/// that half block.
+#[inline(always)]
+fn crumbs<S: Simd>(s: S, qs: S::Bytes, k: usize) -> S::Bytes {
+    s.shr_and(qs, 2 * k as u32, 3)
+}
+
+/// `Σ_g sc_g (q_g · Q_a)` of one super-block over its 16 sub-blocks of 16, one sum per activation
+/// plane, where `quants(h, k)` gives the 32 quants of elements `128 h + 32 k..+32`.
+#[inline(always)]
+fn sub16_sums<S: Simd, const N: usize>(
+    s: S,
+    sc: &[i16; 16],
+    acts: [&Q16K; N],
+    quants: impl Fn(usize, usize) -> S::Bytes,
+) -> ([S::Ints; N], [S::Ints; N]) {
+    let mut high_sums = [s.izero(); N];
+    let mut low_sums = [s.izero(); N];
+    for h in 0..2 {
+        for k in 0..4 {
+            let q = quants(h, k);
+            let g = 8 * h + 2 * k;
+            for t in 0..N {
+                let a = acts[t];
+                high_sums[t] = s.dot(high_sums[t], q, s.load(run32(&a.hi, 128 * h + 32 * k)), sc[g], sc[g + 1]);
+                low_sums[t] = s.dot(low_sums[t], q, s.load(run32(&a.lo, 128 * h + 32 * k)), sc[g], sc[g + 1]);
+            }
+        }
+    }
+    (high_sums, low_sums)
+}
+
+/// Q2_K: 16 sub-blocks of 16, `d sc q - dmin mn`: `d d_a Σ_g sc_g (q_g · Q_a) - dmin d_a Σ_g mn_g
+/// Σ Q_a`.
+impl RowDot for BlockQ2_K {
+    type Act = Q16K;
+    #[inline(always)]
+    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
+        let acts = acts.map(|a| &a[..row.len()]);
+        let mut acc = [s.fzero(); N];
+        let mut mins = [0.0f32; N];
+        for (i, b) in row.iter().enumerate() {
+            let sc = b.scales.map(|v| i16::from(v & 0x0f));
+            let halves = [s.load(run32(&b.qs, 0)), s.load(run32(&b.qs, 32))];
+            let block_acts = acts.map(|a| &a[i]);
+            let (high_sums, low_sums) = sub16_sums(s, &sc, block_acts, |h, k| crumbs(s, halves[h], k));
+            let (d, dmin) = (s.f16(b.d), s.f16(b.dmin));
+            for t in 0..N {
+                let a = block_acts[t];
+                acc[t] = s.fmadd_ints(acc[t], high_sums[t], f32::from(HIGH) * d * a.d);
+                acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
+                let m: i32 = b.scales.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc >> 4) * sum).sum();
+                mins[t] += dmin * a.d * m as f32;
+            }
+        }
+        let mut out = [0.0; N];
+        for t in 0..N {
+            out[t] = s.fsum(acc[t]) - mins[t];
+        }
+        out
+    }
+}
+
+/// Q3_K: 16 sub-blocks of 16, `d sc (q - 4)`: `d d_a (Σ_g sc_g (q_g · Q_a) - 4 Σ_g sc_g Σ Q_a)`.
+/// Element `32 k + l` of half `h` has its third bit in bit `4 h + k` of `hmask[l]`.
+impl RowDot for BlockQ3_K {
+    type Act = Q16K;
+    #[inline(always)]
+    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
+        let acts = acts.map(|a| &a[..row.len()]);
+        let mut acc = [s.fzero(); N];
+        let mut offsets = [0.0f32; N];
+        for (i, b) in row.iter().enumerate() {
+            let sc: [i16; 16] = std::array::from_fn(|j| i16::from(scale_k3(&b.scales, j)));
+            let halves = [s.load(run32(&b.qs, 0)), s.load(run32(&b.qs, 32))];
+            let hmask = s.load(&b.hmask);
+            // Bit `bit` of each hmask byte, moved to bit 2 (worth 4); `shr_and` shifts right
+            // only, so bits 0 and 1 first go up a nibble.
+            let third = |bit: u32| {
+                if bit >= 2 {
+                    s.shr_and(hmask, bit - 2, 4)
+                } else {
+                    s.shr_and(s.shl4(s.and(hmask, s.splat(0x0f))), bit + 2, 4)
+                }
+            };
+            let block_acts = acts.map(|a| &a[i]);
+            let (high_sums, low_sums) =
+                sub16_sums(s, &sc, block_acts, |h, k| s.or(crumbs(s, halves[h], k), third((4 * h + k) as u32)));
+            let d = s.f16(b.d);
+            for t in 0..N {
+                let a = block_acts[t];
+                acc[t] = s.fmadd_ints(acc[t], high_sums[t], f32::from(HIGH) * d * a.d);
+                acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
+                let o: i32 = sc.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc) * sum).sum();
+                offsets[t] += 4.0 * d * a.d * o as f32;
             }
         }
         let mut out = [0.0; N];
@@ -385,5 +480,7 @@ pub(crate) fn with_format<V: FormatVisitor>(format: QuantFormat, v: V) -> V::Out
         QuantFormat::Q4_K => v.visit::<BlockQ4_K>(),
         QuantFormat::Q5_K => v.visit::<BlockQ5_K>(),
         QuantFormat::Q6_K => v.visit::<BlockQ6_K>(),
+        QuantFormat::Q2_K => v.visit::<BlockQ2_K>(),
+        QuantFormat::Q3_K => v.visit::<BlockQ3_K>(),
     }
 }

@@ -26,7 +26,7 @@ pub enum ModelError {
     Gguf(#[from] GgufError),
     #[error("architecture {name:?} is not supported (supported: {supported})")]
     UnsupportedArchitecture { name: String, supported: String },
-    #[error("tensor {name}: type {ty} is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)")]
+    #[error("tensor {name}: type {ty} is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)")]
     UnsupportedTensorType { name: String, ty: GgmlType },
     #[error("the model has no tensor {0}")]
     MissingTensor(String),

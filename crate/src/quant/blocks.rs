@@ -145,6 +145,44 @@ block!(
     }
 );
 
+block!(
+    /// 256 elements in 16 sub-blocks of 16: `d * (sc[i] & 15) * q - dmin * (sc[i] >> 4)`, q 2
+    /// bits. Each 32-byte half of `qs` holds 128 elements: element 32 k + l of a half is bits
+    /// 2k..2k+2 of byte l.
+    BlockQ2_K, Q2_K, 84, {
+        /// Per sub-block: the scale in the low nibble, the min in the high one.
+        scales: [u8; 16],
+        qs: [u8; 64],
+        /// f16 super-block scale for the sub-block scales.
+        d: [u8; 2],
+        /// f16 super-block scale for the sub-block mins.
+        dmin: [u8; 2],
+    }
+);
+
+block!(
+    /// 256 elements in 16 sub-blocks of 16: `d * (sc[i] - 32) * (q - 4)`, q 3 bits: the low 2
+    /// laid out as in `BlockQ2_K`'s `qs`, the third is bit 4h + k of `hmask[l]` for element
+    /// 32 k + l of half h. `scales` packs the sixteen 6-bit `sc` (see `scale_k3`).
+    BlockQ3_K, Q3_K, 110, {
+        hmask: [u8; 32],
+        qs: [u8; 64],
+        scales: [u8; 12],
+        /// f16 super-block scale.
+        d: [u8; 2],
+    }
+);
+
+/// The signed scale of sub-block `j` (0..16) from the 12 packed bytes of a Q3_K block: its low 4
+/// bits are the low (j < 8) or high nibble of byte `j % 8`, its top 2 bits are bits
+/// `2 (j / 4)..2 (j / 4) + 2` of byte `8 + j % 4`; stored with a bias of 32.
+#[inline]
+pub fn scale_k3(scales: &[u8; 12], j: usize) -> i8 {
+    let low = (scales[j % 8] >> (4 * (j / 8))) & 0x0f;
+    let high = (scales[8 + j % 4] >> (2 * (j / 4))) & 0x03;
+    (low | high << 4) as i8 - 32
+}
+
 /// The 6-bit scale and min of sub-block `j` (0..8) from the 12 packed bytes of a Q4_K/Q5_K block.
 ///
 /// Bytes 0..4 hold the low 6 bits of scales 0..4, bytes 4..8 the low 6 bits of mins 0..4. Scales
@@ -186,6 +224,8 @@ mod tests {
         check::<BlockQ4_K>();
         check::<BlockQ5_K>();
         check::<BlockQ6_K>();
+        check::<BlockQ2_K>();
+        check::<BlockQ3_K>();
     }
 
     #[test]

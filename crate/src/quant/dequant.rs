@@ -7,8 +7,8 @@
 use thiserror::Error;
 
 use super::blocks::{
-    f16_le, scale_min, Block, BlockF16, BlockF32, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0,
-    BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_0, QK_K,
+    f16_le, scale_k3, scale_min, Block, BlockF16, BlockF32, BlockQ2_K, BlockQ3_K, BlockQ4_0, BlockQ4_1,
+    BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_0, QK_K,
 };
 use super::QuantFormat;
 
@@ -43,6 +43,8 @@ pub fn dequantize(format: QuantFormat, bytes: &[u8], out: &mut [f32]) -> Result<
         QuantFormat::Q4_K => each(bytes, out, q4_k),
         QuantFormat::Q5_K => each(bytes, out, q5_k),
         QuantFormat::Q6_K => each(bytes, out, q6_k),
+        QuantFormat::Q2_K => each(bytes, out, q2_k),
+        QuantFormat::Q3_K => each(bytes, out, q3_k),
     }
     Ok(())
 }
@@ -163,6 +165,41 @@ fn q6_k(b: &BlockQ6_K, out: &mut [f32]) {
             let q = i32::from(low | high << 4) - 32;
             let scale = d * f32::from(b.scales[(128 * h + i) / 16]);
             *o = scale * q as f32;
+        }
+    }
+}
+
+/// The 256 2-bit values of a Q2_K/Q3_K block in element order: element 32 k + l of half h is
+/// bits 2k..2k+2 of `qs[32 h + l]`.
+fn unpack_k2(qs: &[u8; 64]) -> [u8; QK_K] {
+    let mut q = [0; QK_K];
+    for (i, v) in q.iter_mut().enumerate() {
+        let (h, k, l) = (i / 128, i / 32 % 4, i % 32);
+        *v = (qs[32 * h + l] >> (2 * k)) & 0x03;
+    }
+    q
+}
+
+fn q2_k(b: &BlockQ2_K, out: &mut [f32]) {
+    let (d, dmin) = (f16_le(b.d), f16_le(b.dmin));
+    let q = unpack_k2(&b.qs);
+    for (j, (q, out)) in q.chunks_exact(16).zip(out.chunks_exact_mut(16)).enumerate() {
+        let (scale, offset) = (d * f32::from(b.scales[j] & 0x0f), dmin * f32::from(b.scales[j] >> 4));
+        for (o, &q) in out.iter_mut().zip(q) {
+            *o = scale * f32::from(q) - offset;
+        }
+    }
+}
+
+fn q3_k(b: &BlockQ3_K, out: &mut [f32]) {
+    let d = f16_le(b.d);
+    let low = unpack_k2(&b.qs);
+    for (j, out) in out.chunks_exact_mut(16).enumerate() {
+        let scale = d * f32::from(scale_k3(&b.scales, j));
+        for (i, o) in (16 * j..).zip(out.iter_mut()) {
+            let (h, k, l) = (i / 128, i / 32 % 4, i % 32);
+            let high = (b.hmask[l] >> (4 * h + k)) & 1;
+            *o = scale * f32::from((low[i] | high << 2) as i8 - 4);
         }
     }
 }

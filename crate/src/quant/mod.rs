@@ -140,10 +140,12 @@ pub enum QuantFormat {
     Q4_K,
     Q5_K,
     Q6_K,
+    Q2_K,
+    Q3_K,
 }
 
 impl QuantFormat {
-    pub const ALL: [QuantFormat; 10] = [
+    pub const ALL: [QuantFormat; 12] = [
         QuantFormat::F32,
         QuantFormat::F16,
         QuantFormat::Q8_0,
@@ -154,6 +156,8 @@ impl QuantFormat {
         QuantFormat::Q4_K,
         QuantFormat::Q5_K,
         QuantFormat::Q6_K,
+        QuantFormat::Q2_K,
+        QuantFormat::Q3_K,
     ];
 
     pub fn ggml_type(self) -> GgmlType {
@@ -168,6 +172,8 @@ impl QuantFormat {
             QuantFormat::Q4_K => GgmlType::Q4_K,
             QuantFormat::Q5_K => GgmlType::Q5_K,
             QuantFormat::Q6_K => GgmlType::Q6_K,
+            QuantFormat::Q2_K => GgmlType::Q2_K,
+            QuantFormat::Q3_K => GgmlType::Q3_K,
         }
     }
 

@@ -30,6 +30,8 @@ pub fn random_blocks(rng: &mut SmallRng, format: QuantFormat, n_elems: usize) ->
         QuantFormat::Q8_0 | QuantFormat::Q4_0 | QuantFormat::Q5_0 => &[0],
         QuantFormat::Q4_1 | QuantFormat::Q5_1 | QuantFormat::Q4_K | QuantFormat::Q5_K => &[0, 2],
         QuantFormat::Q6_K => &[208],
+        QuantFormat::Q2_K => &[80, 82],
+        QuantFormat::Q3_K => &[108],
     };
     for block in bytes.chunks_mut(bb) {
         for &at in scale_fields {
