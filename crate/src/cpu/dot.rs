@@ -257,41 +257,6 @@ impl RowDot for BlockQ5_K {
     }
 }
 
-/// Q6_K: 16 sub-blocks of 16, `d sc (q - 32)`: `d d_a (Σ_g sc_g (q_g · Q_a) - 32 Σ_g sc_g Σ Q_a)`.
-/// Each half of 128 elements draws element `32 k + l` from nibble `k / 2` of `ql[32 (k % 2) + l]`
-/// and bits `2k..2k+2` of `qh[l]`.
-impl RowDot for BlockQ6_K {
-    type Act = Q16K;
-    #[inline(always)]
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
-        let acts = acts.map(|a| &a[..row.len()]);
-        let mut acc = [s.fzero(); N];
-        let mut offsets = [0.0f32; N];
-        for (i, b) in row.iter().enumerate() {
-            let sc = b.scales.map(i16::from);
-            let ql = [0, 1].map(|h| [s.load(run32(&b.ql, 64 * h)), s.load(run32(&b.ql, 64 * h + 32))]);
-            let qh = [0, 1].map(|h| s.load(run32(&b.qh, 32 * h)));
-            let (high_sums, low_sums) = sub16_sums(s, &sc, acts.map(|a| &a[i]), |h, k| {
-                let low = if k < 2 { s.low_nibbles(ql[h][k]) } else { s.high_nibbles(ql[h][k - 2]) };
-                s.or(low, s.shl4(s.shr_and(qh[h], 2 * k as u32, 3)))
-            });
-            let d = s.f16(b.d);
-            for t in 0..N {
-                let a = &acts[t][i];
-                acc[t] = s.fmadd_ints(acc[t], high_sums[t], f32::from(HIGH) * d * a.d);
-                acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
-                let o: i32 = sc.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc) * sum).sum();
-                offsets[t] += 32.0 * d * a.d * o as f32;
-            }
-        }
-        let mut out = [0.0; N];
-        for t in 0..N {
-            out[t] = s.fsum(acc[t]) - offsets[t];
-        }
-        out
-    }
-}
-
 /// The 32 low 2-bit fields `k` of a 32-byte run of Q2_K/Q3_K quants: elements 32 k..32 k + 32 of
 /// that half block.
 #[inline(always)]
@@ -355,47 +320,96 @@ impl RowDot for BlockQ2_K {
     }
 }
 
-/// Q3_K: 16 sub-blocks of 16, `d sc (q - 4)`: `d d_a (Σ_g sc_g (q_g · Q_a) - 4 Σ_g sc_g Σ Q_a)`.
-/// Element `32 k + l` of half `h` has its third bit in bit `4 h + k` of `hmask[l]`.
-impl RowDot for BlockQ3_K {
-    type Act = Q16K;
+/// A super-block of 16 sub-blocks of 16 with signed scales, `d sc (q - BIAS)`: Q6_K and Q3_K.
+trait BlockSub16: Block {
+    const BIAS: f32;
+    fn d(&self) -> [u8; 2];
+    fn scales(&self) -> [i16; 16];
+    /// The 32 quants of elements `128 h + 32 k..128 h + 32 k + 32`.
+    fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes;
+}
+
+/// Each half of 128 elements draws element `32 k + l` from nibble `k / 2` of `ql[32 (k % 2) + l]`
+/// and bits `2k..2k+2` of `qh[l]`.
+impl BlockSub16 for BlockQ6_K {
+    const BIAS: f32 = 32.0;
+    fn d(&self) -> [u8; 2] {
+        self.d
+    }
+    fn scales(&self) -> [i16; 16] {
+        self.scales.map(i16::from)
+    }
     #[inline(always)]
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
-        let acts = acts.map(|a| &a[..row.len()]);
-        let mut acc = [s.fzero(); N];
-        let mut offsets = [0.0f32; N];
-        for (i, b) in row.iter().enumerate() {
-            let sc: [i16; 16] = std::array::from_fn(|j| i16::from(scale_k3(&b.scales, j)));
-            let halves = [s.load(run32(&b.qs, 0)), s.load(run32(&b.qs, 32))];
-            let hmask = s.load(&b.hmask);
-            // Bit `bit` of each hmask byte, moved to bit 2 (worth 4); `shr_and` shifts right
-            // only, so bits 0 and 1 first go up a nibble.
-            let third = |bit: u32| {
-                if bit >= 2 {
-                    s.shr_and(hmask, bit - 2, 4)
-                } else {
-                    s.shr_and(s.shl4(s.and(hmask, s.splat(0x0f))), bit + 2, 4)
-                }
-            };
-            let block_acts = acts.map(|a| &a[i]);
-            let (high_sums, low_sums) =
-                sub16_sums(s, &sc, block_acts, |h, k| s.or(crumbs(s, halves[h], k), third((4 * h + k) as u32)));
-            let d = s.f16(b.d);
-            for t in 0..N {
-                let a = block_acts[t];
-                acc[t] = s.fmadd_ints(acc[t], high_sums[t], f32::from(HIGH) * d * a.d);
-                acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
-                let o: i32 = sc.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc) * sum).sum();
-                offsets[t] += 4.0 * d * a.d * o as f32;
-            }
-        }
-        let mut out = [0.0; N];
-        for t in 0..N {
-            out[t] = s.fsum(acc[t]) - offsets[t];
-        }
-        out
+    fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes {
+        let ql = s.load(run32(&self.ql, 64 * h + 32 * (k % 2)));
+        let low = if k < 2 { s.low_nibbles(ql) } else { s.high_nibbles(ql) };
+        s.or(low, s.shl4(s.shr_and(s.load(run32(&self.qh, 32 * h)), 2 * k as u32, 3)))
     }
 }
+
+/// Element `32 k + l` of half `h` has its third bit in bit `4 h + k` of `hmask[l]`.
+impl BlockSub16 for BlockQ3_K {
+    const BIAS: f32 = 4.0;
+    fn d(&self) -> [u8; 2] {
+        self.d
+    }
+    fn scales(&self) -> [i16; 16] {
+        std::array::from_fn(|j| i16::from(scale_k3(&self.scales, j)))
+    }
+    #[inline(always)]
+    fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes {
+        let hmask = s.load(&self.hmask);
+        let bit = (4 * h + k) as u32;
+        // That bit of each hmask byte, moved to bit 2 (worth 4); `shr_and` shifts right only,
+        // so bits 0 and 1 first go up a nibble.
+        let third = if bit >= 2 {
+            s.shr_and(hmask, bit - 2, 4)
+        } else {
+            s.shr_and(s.shl4(s.and(hmask, s.splat(0x0f))), bit + 2, 4)
+        };
+        s.or(crumbs(s, s.load(run32(&self.qs, 32 * h)), k), third)
+    }
+}
+
+/// `d d_a (Σ_g sc_g (q_g · Q_a) - BIAS Σ_g sc_g Σ Q_a)` per super-block.
+#[inline(always)]
+fn dot_sub16<S: Simd, B: BlockSub16, const N: usize>(s: S, row: &[B], acts: [&[Q16K]; N]) -> [f32; N] {
+    let acts = acts.map(|a| &a[..row.len()]);
+    let mut acc = [s.fzero(); N];
+    let mut offsets = [0.0f32; N];
+    for (i, b) in row.iter().enumerate() {
+        let sc = b.scales();
+        let block_acts = acts.map(|a| &a[i]);
+        let (high_sums, low_sums) = sub16_sums(s, &sc, block_acts, |h, k| b.quants(s, h, k));
+        let d = s.f16(b.d());
+        for t in 0..N {
+            let a = block_acts[t];
+            acc[t] = s.fmadd_ints(acc[t], high_sums[t], f32::from(HIGH) * d * a.d);
+            acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
+            let o: i32 = sc.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc) * sum).sum();
+            offsets[t] += B::BIAS * d * a.d * o as f32;
+        }
+    }
+    let mut out = [0.0; N];
+    for t in 0..N {
+        out[t] = s.fsum(acc[t]) - offsets[t];
+    }
+    out
+}
+
+macro_rules! row_dot_sub16 {
+    ($($block:ty),*) => {$(
+        impl RowDot for $block {
+            type Act = Q16K;
+            #[inline(always)]
+            fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
+                dot_sub16(s, row, acts)
+            }
+        }
+    )*};
+}
+
+row_dot_sub16!(BlockQ6_K, BlockQ3_K);
 
 /// Unquantized weights, 8 at a time against f32 activations.
 trait FloatBlock: Block {
