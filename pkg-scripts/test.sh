@@ -12,6 +12,10 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --release --workspace
 # The NEON kernels, cross-built for aarch64 and run under qemu.
 bash pkg-scripts/test-aarch64.sh
+# A file llama.cpp itself requantized (Q3_K among its tensors), against llama.cpp, on both backends.
+llama_python="$(bash pkg-scripts/setup-llama-server.sh)"
+"$llama_python" tests/golden/requantized_agreement.py --cli target/release/torchlight \
+    --model models/SmolLM2-135M-Instruct.Q4_1.gguf --backends cpu,gpu
 cargo build -p torchlight --target wasm32-unknown-unknown
 # The npm package, built and run in headless Chromium against the native CLI.
 bash pkg-scripts/test-browser.sh

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Torchlight against llama.cpp on a model file llama.cpp itself requantized: a test.
+
+llama.cpp (through llama-cpp-python's `llama_model_quantize`) requantizes the test model to its
+Q2_K mix. The test model's rows are mostly 576 wide and K-quants need rows of 256, so the file
+holds Q3_K (every ffn_down), Q4_0 and Q8_0 tensors: a real file with a K-quant below 4 bits,
+written by the reference converter rather than by our tests.
+
+Torchlight (the CLI, on each --backend) generates greedily from a plain prompt. llama.cpp then
+evaluates prompt plus Torchlight's tokens and gives its logits at every position. Each token
+Torchlight chose must be llama.cpp's top choice, or within MARGIN of it: two implementations
+may break a near tie differently (their activation rounding differs), never more.
+
+    python tests/golden/requantized_agreement.py --cli target/release/torchlight \\
+        --model models/SmolLM2-135M-Instruct.Q4_1.gguf --backends cpu,gpu
+
+Run with the python of pkg-scripts/setup-llama-server.sh's venv (llama-cpp-python). Exits 1 on
+a disagreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+PROMPT = "The capital of France is Paris. The capital of Italy is"
+TOKENS = 24
+# Logits, in llama.cpp's own units: how far below llama.cpp's best a near tie may be.
+MARGIN = 0.5
+
+
+@llama_cpp.llama_log_callback
+def _quiet(level, text, user_data):
+    """llama.cpp logs a line per tensor it requantizes; none of it is the test's."""
+
+
+def requantize(model: Path, out: Path) -> None:
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q2_K
+    params.allow_requantize = True
+    params.nthread = 2
+    if llama_cpp.llama_model_quantize(str(model).encode(), str(out).encode(), ctypes.byref(params)) != 0:
+        sys.exit(f"llama.cpp could not requantize {model}")
+
+
+def torchlight(cli: str, model: Path, backend: str) -> dict:
+    run = subprocess.run(
+        [cli, "generate", "--model", str(model), "--prompt", PROMPT, "--max-tokens", str(TOKENS),
+         "--json", "--backend", backend],
+        capture_output=True, text=True, check=False,
+    )
+    if run.returncode != 0:
+        sys.exit(f"torchlight --backend {backend} failed: {run.stderr.strip()}")
+    return json.loads(run.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cli", required=True)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--backends", default="cpu,gpu")
+    args = parser.parse_args()
+    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "requantized.gguf"
+        requantize(args.model, model)
+        info = subprocess.run([args.cli, "info", str(model)], capture_output=True, text=True, check=True).stdout
+        if "Q3_K" not in info:
+            sys.exit(f"the requantized file holds no Q3_K tensors:\n{info}")
+
+        llm = llama_cpp.Llama(model_path=str(model), n_ctx=128, logits_all=True, verbose=False, n_threads=2)
+        prompt = llm.tokenize(PROMPT.encode())
+        failed = False
+        for backend in args.backends.split(","):
+            ours = torchlight(args.cli, model, backend)
+            if ours["prompt_tokens"] != len(prompt):
+                sys.exit(f"{backend}: {ours['prompt_tokens']} prompt tokens, llama.cpp {len(prompt)}")
+            tokens = ours["tokens"]
+            llm.reset()
+            llm.eval(prompt + tokens)
+            scores = np.array(llm.scores[len(prompt) - 1 : len(prompt) - 1 + len(tokens)])
+            best = scores.max(axis=1)
+            chosen = scores[np.arange(len(tokens)), tokens]
+            top1 = int((chosen == best).sum())
+            worst = float((best - chosen).max())
+            print(f"{backend}: {top1}/{len(tokens)} tokens llama.cpp's top choice; "
+                  f"the others at most {worst:.3f} below it (margin {MARGIN}); text {ours['text']!r}")
+            if worst > MARGIN:
+                failed = True
+                at = int((best - chosen).argmax())
+                print(f"{backend}: token {at} ({tokens[at]}) is {best[at] - chosen[at]:.3f} below llama.cpp's best "
+                      f"({int(scores[at].argmax())})", file=sys.stderr)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
