@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 
 import { MODEL } from "../browser.js";
+import { median } from "./median.js";
 
 const USAGE = "usage: bench.js [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu]";
 function usage(message) {
@@ -104,12 +105,6 @@ for (let i = 1; i <= runs; i++) {
         `${r.completionTokens} tokens at ${r.decodeTokensPerS.toFixed(2)} tokens/s: ${JSON.stringify(r.text)}`,
     );
   }
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Three significant digits: 0.127 tokens/s and 29.9 s alike. */

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 
 import { MODEL, openPage } from "../browser.js";
+import { median } from "./median.js";
 
 const QUESTIONS = ["Tell me about lighthouses.", "Why are they painted in stripes?", "Who keeps them today?", "Write a haiku about one."];
 
@@ -17,12 +18,6 @@ const { values: options } = parseArgs({
   },
 });
 const [runs, tokens] = [Number(options.runs), Number(options.tokens)];
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** One conversation: per turn, its prompt tokens, those reused, and both times to first token. */
 async function conversation(page) {
