@@ -12,7 +12,7 @@
 # Builds the package unless --no-build. The page is served cross-origin isolated (COOP and COEP)
 # so that wllama can also run 2 threads; --no-isolate serves it as a plain page, wllama 1 thread
 # only. Needs chromium and `npm ci` in tests/browser (pkg-scripts/setup.sh installs both).
-set -euo pipefail
+source "$(dirname "$0")/steps.sh"
 cd "$(dirname "$0")/.."
 
 build=1

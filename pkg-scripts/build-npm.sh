@@ -7,7 +7,7 @@
 # wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock; it is
 # installed when missing (wasm-bindgen-cli.sh). wasm-opt (npm `binaryen`, pinned) shrinks the
 # wasm when npm can get it; without it the package is built unoptimized, with a message.
-set -euo pipefail
+source "$(dirname "$0")/steps.sh"
 cd "$(dirname "$0")/.."
 
 OUT=pkg
@@ -65,6 +65,8 @@ build_core() {
 }
 
 rm -rf "$OUT"
+step "building the wasm core (release, whole-program LTO): a few minutes the first time" \
+    "the compiler's errors are above; 'cargo build -p torchlight --target $TARGET' shows them again"
 RUSTFLAGS_WASM="-C target-feature=+simd128" WASM_OPT_FEATURES="" build_core "$OUT"
 
 # The threaded core, which runs the CPU backend on several Web Workers on a cross-origin isolated
@@ -72,6 +74,8 @@ RUSTFLAGS_WASM="-C target-feature=+simd128" WASM_OPT_FEATURES="" build_core "$OU
 # 4 GiB wasm32 allows), and the thread-local storage symbols wasm-bindgen's glue sets up per
 # thread. Its own target directory keeps the plain build's cache.
 threads_toolchain="$(bash pkg-scripts/wasm-threads-toolchain.sh)"
+step "building the threaded wasm core with $threads_toolchain (std rebuilt with atomics): several minutes the first time" \
+    "the compiler's errors are above; the toolchain comes from pkg-scripts/wasm-threads-toolchain.sh"
 RUSTFLAGS_WASM="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 \
     -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
     -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
@@ -79,6 +83,7 @@ RUSTFLAGS_WASM="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd12
     WASM_OPT_FEATURES="--enable-threads" CARGO_TARGET_DIR=target/wasm-threads \
     build_core "$OUT/threads" "+$threads_toolchain" -Z build-std=std,panic_abort
 
+step "assembling the package in $OUT/"
 cp pkg-scripts/js/*.js pkg-scripts/js/*.d.ts pkg-scripts/js/README.md "$OUT/"
 
 version="$(awk -F'"' '/^version = / { print $2; exit }' crate/Cargo.toml)"

@@ -5,7 +5,7 @@
 # www/package-lock.json: `npm ci` when www/node_modules is missing or older than the lock
 # file), the icons, and a service worker whose cache version is a hash of the built files.
 # Needs Node.js 20 or newer.
-set -euo pipefail
+source "$(dirname "$0")/steps.sh"
 cd "$(dirname "$0")/.."
 
 case "${1:-}" in
@@ -15,8 +15,9 @@ case "${1:-}" in
 esac
 
 if [ ! -d www/node_modules ] || [ www/package-lock.json -nt www/node_modules/.package-lock.json ]; then
-    echo "build-site: npm ci in www/"
+    step "npm ci in www/ (marked and DOMPurify)" "npm must reach its registry; try '(cd www && npm ci)' by hand"
     (cd www && npm ci --no-audit --no-fund)
 fi
 
+step "building the site into www/dist/"
 node pkg-scripts/site/build.js

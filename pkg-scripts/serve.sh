@@ -8,7 +8,7 @@
 #
 # --base serves the site under a sub-path, as a static host might; --no-build-package reuses
 # the npm package already in pkg/.
-set -euo pipefail
+source "$(dirname "$0")/steps.sh"
 cd "$(dirname "$0")/.."
 
 build=()
@@ -23,7 +23,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+step "setting up (pkg-scripts/setup.sh)"
 bash pkg-scripts/setup.sh
+step "building the npm package and the site (pkg-scripts/build-site.sh)"
 bash pkg-scripts/build-site.sh "${build[@]}"
 
 echo "serve: the site is at the URL below (Ctrl+C stops it)"

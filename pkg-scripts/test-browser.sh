@@ -5,7 +5,7 @@
 # and runs tests/browser/*.test.js in headless Chromium with WebGPU (SwiftShader without a GPU).
 # Needs chromium and `npm ci` in tests/browser (pkg-scripts/setup.sh installs both), and
 # llama.cpp's server for the cloud tests (pkg-scripts/setup-llama-server.sh, called here).
-set -euo pipefail
+source "$(dirname "$0")/steps.sh"
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" != "--no-build" ]; then
@@ -13,9 +13,11 @@ if [ "${1:-}" != "--no-build" ]; then
 fi
 # The demo site around that package (tests/browser/site.test.js).
 bash pkg-scripts/build-site.sh --no-build-package
+step "building the torchlight CLI (release)"
 cargo build --release -p torchlight
 
 # The cloud tests' real OpenAI-compatible endpoint: llama.cpp's server (set up once per machine).
+step "setting up llama.cpp's server (pkg-scripts/setup-llama-server.sh)"
 TORCHLIGHT_LLAMA_PYTHON="$(bash pkg-scripts/setup-llama-server.sh)"
 export TORCHLIGHT_LLAMA_PYTHON
 
@@ -34,5 +36,6 @@ done
 TORCHLIGHT_TEST_URL="$(head -n 1 "$url_file")"
 export TORCHLIGHT_TEST_URL
 
+step "running tests/browser/*.test.js in headless Chromium"
 cd tests/browser
 node --test --test-concurrency=1 --test-reporter=spec
