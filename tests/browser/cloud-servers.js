@@ -18,7 +18,12 @@ async function freePort() {
   return port;
 }
 
-/** llama.cpp's server on the test model: `{ baseURL, stop() }` once it answers. */
+/**
+ * llama.cpp's server on the test model: `{ baseURL, stop(), crashed() }` once it has answered a
+ * one-token completion. llama.cpp built with the wrong flags segfaults on some CPUs (AMX Xeons)
+ * at its first decode: that is reported as the reference crashing, at start and, through
+ * `crashed()` (a message, or null), after any test, never as a failure of Torchlight's.
+ */
 export async function startLlamaServer() {
   const python = process.env.TORCHLIGHT_LLAMA_PYTHON;
   if (!python) throw new Error("TORCHLIGHT_LLAMA_PYTHON is not set: run pkg-scripts/test-browser.sh");
@@ -28,15 +33,38 @@ export async function startLlamaServer() {
   const child = spawn(python, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  let stopped = false;
+  const crashed = () =>
+    child.signalCode && !stopped
+      ? `REFERENCE CRASHED: llama.cpp's server (the cloud tests' endpoint) died of ${child.signalCode}. This is the ` +
+        "reference failing, not Torchlight; pkg-scripts/setup-llama-server.sh builds it for this CPU (no native flags, " +
+        `no AMX). Its last output: ${stderr}`
+      : null;
+  const stop = () => {
+    stopped = true;
+    child.kill();
+  };
   const baseURL = `http://127.0.0.1:${port}/v1`;
   for (let i = 0; i < 240; i++) {
-    if (child.exitCode !== null) throw new Error(`llama_cpp.server exited: ${stderr}`);
+    if (child.exitCode !== null || child.signalCode) throw new Error(crashed() ?? `llama_cpp.server exited: ${stderr}`);
     if (await fetch(`${baseURL}/models`).then((r) => r.ok, () => false)) {
-      return { baseURL, stop: () => child.kill() };
+      // Listening is not decoding: the crash on AMX comes with the first token.
+      const decoded = await fetch(`${baseURL}/chat/completions`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ messages: [{ role: "user", content: "Hi" }], max_tokens: 1 }),
+      }).then((r) => r.ok, () => false);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (!decoded || child.signalCode) {
+        const message = crashed() ?? `llama_cpp.server could not complete one token: ${stderr}`;
+        stop();
+        throw new Error(message);
+      }
+      return { baseURL, stop, crashed };
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  child.kill();
+  stop();
   throw new Error(`llama_cpp.server did not answer within 60 s: ${stderr}`);
 }
 

@@ -3,7 +3,7 @@
 // and a misbehaving one of the tests' own (cloud-servers.js).
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 
 import { MODEL, openPage } from "./browser.js";
 import { startFakeCloud, startLlamaServer } from "./cloud-servers.js";
@@ -25,6 +25,12 @@ before(async () => {
     if (origins.includes(origin)) sent.push({ origin, method: r.method() });
   });
   page.on("console", (m) => consoleText.push(m.text()));
+});
+
+// A test that failed because the reference endpoint died says so.
+afterEach(() => {
+  const crash = llama?.crashed();
+  if (crash) throw new Error(crash);
 });
 
 after(async () => {

@@ -15,7 +15,7 @@ may break a near tie differently (their activation rounding differs), never more
         --model models/SmolLM2-135M-Instruct.Q4_1.gguf --backends cpu,gpu
 
 Run with the python of pkg-scripts/setup-llama-server.sh's venv (llama-cpp-python). Exits 1 on
-a disagreement.
+a disagreement, 3 when llama.cpp itself crashed (REFERENCE CRASHED).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,12 @@ def _quiet(level, text, user_data):
     """llama.cpp logs a line per tensor it requantizes; none of it is the test's."""
 
 
+# llama.cpp runs in a child process of this script, so that its crashing (llama.cpp built with
+# the wrong flags segfaults on some CPUs) is reported as the reference crashing, never as a
+# disagreement or a Torchlight failure. Exit status 3 means the reference crashed.
+REFERENCE_CRASHED = 3
+
+
 def requantize(model: Path, out: Path) -> None:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q2_K
@@ -49,6 +56,35 @@ def requantize(model: Path, out: Path) -> None:
     params.nthread = 2
     if llama_cpp.llama_model_quantize(str(model).encode(), str(out).encode(), ctypes.byref(params)) != 0:
         sys.exit(f"llama.cpp could not requantize {model}")
+
+
+def logits(model: Path, generated: Path, out: Path) -> None:
+    """llama.cpp's logits at every generated position, for each backend's tokens, into `out`."""
+    llm = llama_cpp.Llama(model_path=str(model), n_ctx=128, logits_all=True, verbose=False, n_threads=2)
+    prompt = llm.tokenize(PROMPT.encode())
+    scores = {}
+    for backend, tokens in json.loads(generated.read_text()).items():
+        llm.reset()
+        llm.eval(prompt + tokens)
+        scores[backend] = np.array(llm.scores[len(prompt) - 1 : len(prompt) - 1 + len(tokens)])
+    np.savez(out, prompt=np.array(prompt), **scores)
+
+
+REFERENCE_TASKS = {"requantize": (requantize, "requantized the test model"), "logits": (logits, "evaluated the tokens")}
+
+
+def reference(task: str, *paths: Path) -> None:
+    """Runs a llama.cpp task in a child process; a crash there ends the test as the reference's."""
+    run = subprocess.run([sys.executable, __file__, "--reference", task, *map(str, paths)], check=False)
+    if run.returncode < 0:
+        print(f"REFERENCE CRASHED: llama.cpp (llama-cpp-python) died of {signal.Signals(-run.returncode).name} "
+              f"while it {REFERENCE_TASKS[task][1]}. This is the reference failing, not Torchlight. "
+              "pkg-scripts/setup-llama-server.sh builds it for this CPU (no native flags, no AMX); "
+              "to build it again: rm -rf ~/.cache/torchlight/llama-server && bash pkg-scripts/setup-llama-server.sh",
+              file=sys.stderr)
+        sys.exit(REFERENCE_CRASHED)
+    if run.returncode != 0:
+        sys.exit(f"llama.cpp failed ({task}, exit status {run.returncode})")
 
 
 def torchlight(cli: str, model: Path, backend: str) -> dict:
@@ -68,32 +104,32 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--backends", default="cpu,gpu")
     args = parser.parse_args()
-    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "requantized.gguf"
-        requantize(args.model, model)
+        reference("requantize", args.model, model)
         info = subprocess.run([args.cli, "info", str(model)], capture_output=True, text=True, check=True).stdout
         if "Q3_K" not in info:
             sys.exit(f"the requantized file holds no Q3_K tensors:\n{info}")
 
-        llm = llama_cpp.Llama(model_path=str(model), n_ctx=128, logits_all=True, verbose=False, n_threads=2)
-        prompt = llm.tokenize(PROMPT.encode())
+        ours = {backend: torchlight(args.cli, model, backend) for backend in args.backends.split(",")}
+        generated, scored = Path(tmp) / "generated.json", Path(tmp) / "scores.npz"
+        generated.write_text(json.dumps({backend: answer["tokens"] for backend, answer in ours.items()}))
+        reference("logits", model, generated, scored)
+        theirs = np.load(scored)
+
         failed = False
-        for backend in args.backends.split(","):
-            ours = torchlight(args.cli, model, backend)
-            if ours["prompt_tokens"] != len(prompt):
-                sys.exit(f"{backend}: {ours['prompt_tokens']} prompt tokens, llama.cpp {len(prompt)}")
-            tokens = ours["tokens"]
-            llm.reset()
-            llm.eval(prompt + tokens)
-            scores = np.array(llm.scores[len(prompt) - 1 : len(prompt) - 1 + len(tokens)])
+        for backend, answer in ours.items():
+            if answer["prompt_tokens"] != len(theirs["prompt"]):
+                sys.exit(f"{backend}: {answer['prompt_tokens']} prompt tokens, llama.cpp {len(theirs['prompt'])}")
+            tokens = answer["tokens"]
+            scores = theirs[backend]
             best = scores.max(axis=1)
             chosen = scores[np.arange(len(tokens)), tokens]
             top1 = int((chosen == best).sum())
             worst = float((best - chosen).max())
             print(f"{backend}: {top1}/{len(tokens)} tokens llama.cpp's top choice; "
-                  f"the others at most {worst:.3f} below it (margin {MARGIN}); text {ours['text']!r}")
+                  f"the others at most {worst:.3f} below it (margin {MARGIN}); text {answer['text']!r}")
             if worst > MARGIN:
                 failed = True
                 at = int((best - chosen).argmax())
@@ -103,4 +139,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--reference"]:
+        llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
+        REFERENCE_TASKS[sys.argv[2]][0](*map(Path, sys.argv[3:]))
+    else:
+        main()
