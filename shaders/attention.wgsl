@@ -2,6 +2,7 @@
 // h / (heads / kv_heads). One workgroup per (head, token). Keys are taken 64 at a time: each
 // thread scores one key, then every thread folds the tile into its slice of the output with an
 // online softmax, so the context length is bounded by the cache, not by workgroup memory.
+// A sliding layer (window > 0) sees only the last `window` keys, its own included.
 
 struct Params {
     n: u32,
@@ -12,6 +13,7 @@ struct Params {
     q_width: u32,
     kv_width: u32,
     scale: f32,
+    window: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -38,10 +40,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
 
     let n_keys = p.pos0 + t + 1u;
+    var first = 0u;
+    if (p.window > 0u && n_keys > p.window) {
+        first = n_keys - p.window;
+    }
     var m = -3.0e38;
     var l = 0.0;
     var acc: array<f32, MAX_HEAD_DIM / WG>;
-    for (var j0 = 0u; j0 < n_keys; j0 += WG) {
+    for (var j0 = first; j0 < n_keys; j0 += WG) {
         let j = j0 + lid;
         var s = -3.0e38;
         if (j < n_keys) {

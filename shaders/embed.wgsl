@@ -1,4 +1,5 @@
-// out[t] = row ids[t] of a packed embedding table, dequantized. The table may be split at the
+// out[t] = row ids[t] of a packed embedding table, dequantized, times `scale` (Gemma's
+// sqrt(width), else 1). The table may be split at the
 // storage binding limit; a dispatch covers the rows [row_base, row_base + rows) in this buffer
 // and leaves tokens outside it to the dispatch for their own slice.
 
@@ -8,6 +9,7 @@ struct Params {
     width: u32,
     n: u32,
     row_bytes: u32,
+    scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -26,5 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (id < p.row_base || id >= p.row_base + p.rows) {
         return;
     }
-    out[t * (p.width / 4u) + g] = load4((id - p.row_base) * p.row_bytes, g);
+    out[t * (p.width / 4u) + g] = load4((id - p.row_base) * p.row_bytes, g) * p.scale;
 }

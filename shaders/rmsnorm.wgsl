@@ -1,8 +1,13 @@
-// out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * weight, one workgroup per row.
+// RMSNorm: out = x / sqrt(mean(x^2) + eps) * weight over each of the `groups` runs of `width`
+// values that begin each row (one run: the whole row; one per head: a per-head norm). One
+// workgroup per run, the runs of all rows numbered across a grid folded as `grid` folds it.
 
 struct Params {
+    runs: u32,
     width: u32,
-    n: u32,
+    groups: u32,
+    x_stride: u32,
+    out_stride: u32,
     eps: f32,
 }
 
@@ -15,8 +20,19 @@ const WG: u32 = 64u;
 var<workgroup> sums: array<f32, WG>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let base = wid.x * p.width;
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let run = wid.x + wid.y * nwg.x;
+    if (run >= p.runs) {
+        return;
+    }
+    let t = run / p.groups;
+    let g = run % p.groups;
+    let base = t * p.x_stride + g * p.width;
+    let out_base = t * p.out_stride + g * p.width;
     var s = 0.0;
     for (var i = lid; i < p.width; i += WG) {
         let v = x[base + i];
@@ -32,6 +48,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let scale = inverseSqrt(sums[0] / f32(p.width) + p.eps);
     for (var i = lid; i < p.width; i += WG) {
-        out[base + i] = x[base + i] * scale * weight[i];
+        out[out_base + i] = x[base + i] * scale * weight[i];
     }
 }

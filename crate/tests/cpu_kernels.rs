@@ -1,5 +1,6 @@
 //! Every CPU kernel against the plain CPU reference, on random inputs of awkward sizes, with
-//! every instruction set this machine runs (always the scalar one) and several thread counts.
+//! every instruction set this machine runs (always the scalar one) and several thread counts:
+//! the matrix products here, every other op through the shared checks of `common/ops.rs`.
 //!
 //! Tolerances. Float ops: each output may differ from the reference by 1e-4 of the sum of the
 //! magnitudes that produced it, plus 1e-5, as in gpu_kernels.rs (different summation orders, and
@@ -21,13 +22,15 @@
 
 #[path = "common/random.rs"]
 mod random;
+#[path = "common/ops.rs"]
+mod ops;
 
 use random::{f16_bytes, matrix_info, random_blocks, random_f32};
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use torchlight::cpu::{quantized_activations, CpuBackend, CpuBuffer, Kernels};
-use torchlight::gguf::{SliceSource, TensorInfo};
-use torchlight::model::{AttentionShape, Backend, ReferenceBackend, ReferenceBuffer, RopeOrder};
+use torchlight::gguf::SliceSource;
+use torchlight::model::{Backend, ReferenceBackend, ReferenceBuffer};
 use torchlight::quant::{dequantize_to_vec, QuantFormat};
 
 #[cfg(target_arch = "wasm32")]
@@ -181,156 +184,10 @@ fn quantized_activations_move_each_value_by_at_most_half_a_step() {
 }
 
 #[test]
-fn embedding_lookup_dequantizes_rows_exactly_for_every_format() {
-    let mut rng = SmallRng::seed_from_u64(3);
-    let mut r = ReferenceBackend;
-    let mut c = CpuBackend::new(1);
-    for format in QuantFormat::ALL {
-        let (cols, rows) = shapes(format)[1];
-        let bytes = random_blocks(&mut rng, format, cols * rows);
-        let ti = matrix_info("embd", format, cols, rows, &bytes);
-        let wc = c.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
-        let wr = r.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
-        let tokens: Vec<u32> = (0..11).map(|_| rng.random_range(0..rows as u32)).collect();
-        let (ec, er) = (c.buffer(tokens.len(), cols).unwrap(), r.buffer(tokens.len(), cols).unwrap());
-        c.embed(&wc, &tokens, &ec);
-        r.embed(&wr, &tokens, &er);
-        assert_eq!(read_cpu(&mut c, &ec, tokens.len()), read_ref(&er, tokens.len()), "embed {format}");
-    }
-}
-
-fn gain_vector<B: Backend>(b: &mut B, gain: &[f32]) -> B::Vector {
-    let info = TensorInfo { name: "gain".into(), dims: vec![gain.len() as u64], ggml_type: QuantFormat::F32.ggml_type(), offset: 0, n_bytes: gain.len() as u64 * 4 };
-    let bytes: Vec<u8> = gain.iter().flat_map(|v| v.to_le_bytes()).collect();
-    b.load_vector(&info, QuantFormat::F32, &mut SliceSource::new(&bytes)).unwrap()
-}
-
-#[test]
-fn rms_norm_swiglu_and_add_match_reference() {
-    let mut rng = SmallRng::seed_from_u64(4);
-    let mut r = ReferenceBackend;
+fn every_op_matches_reference_for_every_kernel_set_and_thread_count() {
     for mut c in backends() {
-        for (n, width) in [(1, 68), (7, 576), (3, 1000), (2, 13)] {
-            let mut x = random_f32(&mut rng, n * width);
-            // SiLU far into both tails.
-            x[0] = 90.0;
-            x[n * width - 1] = -95.0;
-            let y = random_f32(&mut rng, n * width);
-            let gain = random_f32(&mut rng, width);
-            let (wc, wr) = (gain_vector(&mut c, &gain), gain_vector(&mut r, &gain));
-            let (xc, yc, oc) = (CpuBuffer::from_vec(width, x.clone()), CpuBuffer::from_vec(width, y.clone()), c.buffer(n, width).unwrap());
-            let (xr, yr, or) = (ReferenceBuffer::from_vec(width, x.clone()), ReferenceBuffer::from_vec(width, y.clone()), r.buffer(n, width).unwrap());
-            let label = name(&c);
-            let what = |op: &str| format!("{op} {n}x{width}, {label}");
-
-            c.rms_norm(&xc, &wc, &oc, n, 1e-5);
-            r.rms_norm(&xr, &wr, &or, n, 1e-5);
-            let ones = float_tolerance(&vec![10.0; n * width]);
-            assert_within(&what("rms_norm"), &read_cpu(&mut c, &oc, n), &read_ref(&or, n), &ones);
-
-            c.swiglu(&xc, &yc, n);
-            r.swiglu(&xr, &yr, n);
-            let magnitude: Vec<f32> = x.iter().zip(&y).map(|(a, b)| (a * b).abs()).collect();
-            assert_within(&what("swiglu"), &read_cpu(&mut c, &xc, n), &read_ref(&xr, n), &float_tolerance(&magnitude));
-
-            c.add(&xc, &yc, n);
-            r.add(&xr, &yr, n);
-            assert_within(&what("add"), &read_cpu(&mut c, &xc, n), &read_ref(&xr, n), &ones);
-        }
-    }
-}
-
-fn config_for(shape: AttentionShape, layers: usize) -> torchlight::model::ModelConfig {
-    torchlight::model::ModelConfig {
-        arch: Box::leak(Box::new(torchlight::model::Architecture { name: "test", rope_order: shape.rope_order })),
-        n_layers: layers,
-        width: shape.n_heads * shape.head_dim,
-        ffn_width: 4,
-        n_heads: shape.n_heads,
-        n_kv_heads: shape.n_kv_heads,
-        head_dim: shape.head_dim,
-        rope_dim: shape.rope_dim,
-        rope_base: 10000.0,
-        norm_eps: 1e-5,
-        vocab_size: 1,
-        train_context: 4096,
-    }
-}
-
-#[test]
-fn rope_matches_reference_in_both_orders() {
-    let mut rng = SmallRng::seed_from_u64(5);
-    let mut r = ReferenceBackend;
-    let mut c = CpuBackend::new(1);
-    for order in [RopeOrder::Normal, RopeOrder::Neox] {
-        for (heads, head_dim, rope_dim, n, pos0) in [(3, 64, 64, 5, 0), (5, 80, 48, 3, 1000)] {
-            let shape = AttentionShape { n_heads: heads, n_kv_heads: 1, head_dim, rope_dim, rope_order: order };
-            let config = config_for(shape, 1);
-            let (cc, cr) = (c.cache(&config, 1100).unwrap(), r.cache(&config, 1100).unwrap());
-            let width = heads * head_dim;
-            let x = random_f32(&mut rng, n * width);
-            let (xc, xr) = (CpuBuffer::from_vec(width, x.clone()), ReferenceBuffer::from_vec(width, x.clone()));
-            c.rope(&xc, &cc, heads, n, pos0);
-            r.rope(&xr, &cr, heads, n, pos0);
-            assert_eq!(read_cpu(&mut c, &xc, n), read_ref(&xr, n), "rope {order:?} {heads}x{head_dim}/{rope_dim} at {pos0}");
-        }
-    }
-}
-
-#[test]
-fn attention_over_the_cache_matches_reference_with_grouped_heads() {
-    let mut rng = SmallRng::seed_from_u64(6);
-    let mut r = ReferenceBackend;
-    for mut c in backends() {
-        // (heads, kv heads, head dim, steps of new tokens): prompts longer than one block of
-        // keys, decode steps whose keys are split among threads, heads whose size is not a
-        // multiple of 64 or 8, groups of query heads larger than one pass takes.
-        let cases = [
-            (9, 3, 64, vec![70, 1, 1]),
-            (4, 4, 68, vec![3, 130]),
-            (6, 2, 128, vec![1, 1, 5]),
-            (8, 1, 80, vec![40, 1]),
-            (12, 1, 32, vec![5, 300, 1]),
-        ];
-        for (heads, kv_heads, head_dim, steps) in cases {
-            let shape = AttentionShape { n_heads: heads, n_kv_heads: kv_heads, head_dim, rope_dim: head_dim, rope_order: RopeOrder::Normal };
-            let config = config_for(shape, 2);
-            let context = steps.iter().sum::<usize>();
-            let (cc, cr) = (c.cache(&config, context).unwrap(), r.cache(&config, context).unwrap());
-            let (q_width, kv_width) = (heads * head_dim, kv_heads * head_dim);
-            let mut pos0 = 0;
-            for n in steps {
-                let (q, k, v) = (random_f32(&mut rng, n * q_width), random_f32(&mut rng, n * kv_width), random_f32(&mut rng, n * kv_width));
-                let (qc, kc, vc, oc) = (CpuBuffer::from_vec(q_width, q.clone()), CpuBuffer::from_vec(kv_width, k.clone()), CpuBuffer::from_vec(kv_width, v.clone()), c.buffer(n, q_width).unwrap());
-                let (qr, kr, vr, or) = (ReferenceBuffer::from_vec(q_width, q), ReferenceBuffer::from_vec(kv_width, k), ReferenceBuffer::from_vec(kv_width, v), r.buffer(n, q_width).unwrap());
-                c.store_kv(&cc, 1, &kc, &vc, n, pos0);
-                r.store_kv(&cr, 1, &kr, &vr, n, pos0);
-                c.attention(&qc, &cc, 1, &oc, n, pos0);
-                r.attention(&qr, &cr, 1, &or, n, pos0);
-                let ones = float_tolerance(&vec![1.0; n * q_width]);
-                let what = format!("attention {heads}/{kv_heads}x{head_dim}, {n} tokens at {pos0}, {}", name(&c));
-                assert_within(&what, &read_cpu(&mut c, &oc, n), &read_ref(&or, n), &ones);
-                pos0 += n;
-            }
-        }
-    }
-}
-
-#[test]
-fn argmax_finds_the_first_maximum() {
-    let mut rng = SmallRng::seed_from_u64(7);
-    for mut c in backends() {
-        for len in [1usize, 7, 255, 257, 49152, 100_003] {
-            let mut logits = random_f32(&mut rng, 2 * len);
-            let want = rng.random_range(0..len);
-            logits[len + want] = 5.0;
-            // A tie after the winner must not win.
-            if want + 1 < len {
-                logits[len + len - 1] = 5.0;
-            }
-            let t = CpuBuffer::from_vec(len, logits);
-            assert_eq!(pollster::block_on(c.argmax(&t, 1)).unwrap() as usize, want, "argmax over {len}, {}", name(&c));
-        }
+        let label = name(&c);
+        ops::all(&mut c, &label);
     }
 }
 

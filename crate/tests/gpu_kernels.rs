@@ -1,4 +1,5 @@
-//! Every GPU kernel against the plain CPU reference, on random inputs of awkward sizes.
+//! Every GPU kernel against the plain CPU reference, on random inputs of awkward sizes: the
+//! matrix products and split weights here, every other op through `common/ops.rs`.
 //!
 //! Tolerance: each output may differ from the reference by 1e-4 of the sum of the magnitudes
 //! that produced it, plus 1e-5 (the two sides accumulate f32 in different orders, and the GPU's
@@ -7,15 +8,15 @@
 
 #[path = "common/random.rs"]
 mod random;
+#[path = "common/ops.rs"]
+mod ops;
 
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use random::{matrix_info as info, random_blocks, random_f32};
-use torchlight::gguf::{SliceSource, TensorInfo};
+use torchlight::gguf::SliceSource;
 use torchlight::gpu::{Gpu, GpuBackend, GpuTensor};
-use torchlight::model::{
-    AttentionShape, Backend, ReferenceBackend, ReferenceBuffer, ReferenceCache, RopeOrder,
-};
+use torchlight::model::{Backend, ReferenceBackend, ReferenceBuffer};
 use torchlight::quant::{dequantize_to_vec, QuantFormat};
 
 fn gpu() -> GpuBackend {
@@ -64,7 +65,7 @@ fn matmul_matches_reference_for_every_format() {
             // One token and a few use the matrix-vector kernel; more, the tiled one (two token tiles at 45).
             for (n, x_row0) in [(1, 0), (1, 4), (3, 0), (13, 2), (45, 1)] {
                 let x = random_f32(&mut rng, (n + x_row0) * cols);
-                let xg = g.tensor_from(cols, &x).unwrap();
+                let xg = g.buffer_from(cols, &x).unwrap();
                 let yg = g.buffer(n, rows).unwrap();
                 g.matmul(&wg, &xg, x_row0, &yg, n);
                 let xr = ReferenceBuffer::from_vec(cols, x.clone());
@@ -101,7 +102,7 @@ fn weights_split_at_the_binding_limit_give_the_same_results() {
 
         for n in [3, 40] {
             let x = random_f32(&mut rng, n * cols);
-            let (xg, yg) = (g.tensor_from(cols, &x).unwrap(), g.buffer(n, rows).unwrap());
+            let (xg, yg) = (g.buffer_from(cols, &x).unwrap(), g.buffer(n, rows).unwrap());
             let (xr, yr) = (ReferenceBuffer::from_vec(cols, x.clone()), r.buffer(n, rows).unwrap());
             g.matmul(&wg, &xg, 0, &yg, n);
             r.matmul(&wr, &xr, 0, &yr, n);
@@ -112,148 +113,14 @@ fn weights_split_at_the_binding_limit_give_the_same_results() {
         // Token ids from every slice of the table, repeated and out of order.
         let tokens = [129u32, 0, 64, 7, 129, 100, 33];
         let (eg, er) = (g.buffer(tokens.len(), cols).unwrap(), r.buffer(tokens.len(), cols).unwrap());
-        g.embed(&wg, &tokens, &eg);
-        r.embed(&wr, &tokens, &er);
+        g.embed(&wg, &tokens, &eg, 1.0);
+        r.embed(&wr, &tokens, &er, 1.0);
         let ones = vec![1.0; tokens.len() * cols];
         assert_close(&format!("split embed {format}"), &read_gpu(&mut g, &eg, tokens.len()), &read_ref(&mut r, &er, tokens.len()), &ones);
     }
 }
 
 #[test]
-fn embedding_lookup_dequantizes_rows_for_every_format() {
-    let mut g = gpu();
-    let mut r = ReferenceBackend;
-    let mut rng = SmallRng::seed_from_u64(3);
-    for format in QuantFormat::ALL {
-        let (cols, rows) = shapes(format)[1];
-        let bytes = random_blocks(&mut rng, format, cols * rows);
-        let ti = info("embd", format, cols, rows, &bytes);
-        let wg = g.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
-        let wr = r.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
-        let tokens: Vec<u32> = (0..11).map(|_| rng.random_range(0..rows as u32)).collect();
-        let (eg, er) = (g.buffer(tokens.len(), cols).unwrap(), r.buffer(tokens.len(), cols).unwrap());
-        g.embed(&wg, &tokens, &eg);
-        r.embed(&wr, &tokens, &er);
-        // Dequantization is exact arithmetic on both sides, up to f32 rounding of one product.
-        let magnitude: Vec<f32> = read_ref(&mut r, &er, tokens.len()).iter().map(|v| v.abs() * 0.01).collect();
-        assert_close(&format!("embed {format}"), &read_gpu(&mut g, &eg, tokens.len()), &read_ref(&mut r, &er, tokens.len()), &magnitude);
-    }
-}
-
-#[test]
-fn rms_norm_swiglu_and_add_match_reference() {
-    let mut g = gpu();
-    let mut r = ReferenceBackend;
-    let mut rng = SmallRng::seed_from_u64(4);
-    for (n, width) in [(1, 68), (7, 576), (3, 1000)] {
-        let x = random_f32(&mut rng, n * width);
-        let y = random_f32(&mut rng, n * width);
-        let gain = random_f32(&mut rng, width);
-        let gain_info = TensorInfo { name: "gain".into(), dims: vec![width as u64], ggml_type: QuantFormat::F32.ggml_type(), offset: 0, n_bytes: width as u64 * 4 };
-        let gain_bytes: Vec<u8> = gain.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let wg = g.load_vector(&gain_info, QuantFormat::F32, &mut SliceSource::new(&gain_bytes)).unwrap();
-        let wr = r.load_vector(&gain_info, QuantFormat::F32, &mut SliceSource::new(&gain_bytes)).unwrap();
-
-        let (xg, yg, og) = (g.tensor_from(width, &x).unwrap(), g.tensor_from(width, &y).unwrap(), g.buffer(n, width).unwrap());
-        let (xr, yr, or) = (ReferenceBuffer::from_vec(width, x.clone()), ReferenceBuffer::from_vec(width, y.clone()), r.buffer(n, width).unwrap());
-        let ones = vec![1.0; n * width];
-
-        g.rms_norm(&xg, &wg, &og, n, 1e-5);
-        r.rms_norm(&xr, &wr, &or, n, 1e-5);
-        assert_close(&format!("rms_norm {n}x{width}"), &read_gpu(&mut g, &og, n), &read_ref(&mut r, &or, n), &ones);
-
-        g.swiglu(&xg, &yg, n);
-        r.swiglu(&xr, &yr, n);
-        assert_close(&format!("swiglu {n}x{width}"), &read_gpu(&mut g, &xg, n), &read_ref(&mut r, &xr, n), &ones);
-
-        g.add(&xg, &yg, n);
-        r.add(&xr, &yr, n);
-        assert_close(&format!("add {n}x{width}"), &read_gpu(&mut g, &xg, n), &read_ref(&mut r, &xr, n), &ones);
-    }
-}
-
-fn config_for(shape: AttentionShape, layers: usize) -> torchlight::model::ModelConfig {
-    torchlight::model::ModelConfig {
-        arch: torchlight::model::Architecture::find("llama").unwrap(),
-        n_layers: layers,
-        width: shape.n_heads * shape.head_dim,
-        ffn_width: 4,
-        n_heads: shape.n_heads,
-        n_kv_heads: shape.n_kv_heads,
-        head_dim: shape.head_dim,
-        rope_dim: shape.rope_dim,
-        rope_base: 10000.0,
-        norm_eps: 1e-5,
-        vocab_size: 1,
-        train_context: 4096,
-    }
-}
-
-#[test]
-fn rope_matches_reference_in_both_orders() {
-    let mut g = gpu();
-    let mut r = ReferenceBackend;
-    let mut rng = SmallRng::seed_from_u64(5);
-    for order in [RopeOrder::Normal, RopeOrder::Neox] {
-        for (heads, head_dim, rope_dim, n, pos0) in [(3, 64, 64, 5, 0), (5, 80, 48, 3, 1000)] {
-            let shape = AttentionShape { n_heads: heads, n_kv_heads: 1, head_dim, rope_dim, rope_order: order };
-            let mut config = config_for(shape, 1);
-            config.arch = Box::leak(Box::new(torchlight::model::Architecture { name: "test", rope_order: order }));
-            let (cg, cr) = (g.cache(&config, 1100).unwrap(), r.cache(&config, 1100).unwrap());
-            let width = heads * head_dim;
-            let x = random_f32(&mut rng, n * width);
-            let (xg, xr) = (g.tensor_from(width, &x).unwrap(), ReferenceBuffer::from_vec(width, x.clone()));
-            g.rope(&xg, &cg, heads, n, pos0);
-            r.rope(&xr, &cr, heads, n, pos0);
-            let ones = vec![1.0; n * width];
-            assert_close(&format!("rope {order:?} {heads}x{head_dim}/{rope_dim} at {pos0}"), &read_gpu(&mut g, &xg, n), &read_ref(&mut r, &xr, n), &ones);
-        }
-    }
-}
-
-#[test]
-fn attention_over_the_cache_matches_reference_with_grouped_heads() {
-    let mut g = gpu();
-    let mut r = ReferenceBackend;
-    let mut rng = SmallRng::seed_from_u64(6);
-    // (heads, kv heads, head dim, steps of new tokens): prompts longer than one 64-key tile,
-    // head sizes that are not a multiple of the workgroup.
-    for (heads, kv_heads, head_dim, steps) in [(9, 3, 64, vec![70, 1, 1]), (4, 4, 80, vec![3, 130]), (6, 2, 128, vec![1, 1, 5])] {
-        let shape = AttentionShape { n_heads: heads, n_kv_heads: kv_heads, head_dim, rope_dim: head_dim, rope_order: RopeOrder::Normal };
-        let config = config_for(shape, 2);
-        let context = steps.iter().sum::<usize>();
-        let cg = g.cache(&config, context).unwrap();
-        let cr: ReferenceCache = r.cache(&config, context).unwrap();
-        let (q_width, kv_width) = (heads * head_dim, kv_heads * head_dim);
-        let mut pos0 = 0;
-        for n in steps {
-            let (q, k, v) = (random_f32(&mut rng, n * q_width), random_f32(&mut rng, n * kv_width), random_f32(&mut rng, n * kv_width));
-            let (qg, kg, vg, og) = (g.tensor_from(q_width, &q).unwrap(), g.tensor_from(kv_width, &k).unwrap(), g.tensor_from(kv_width, &v).unwrap(), g.buffer(n, q_width).unwrap());
-            let (qr, kr, vr, or) = (ReferenceBuffer::from_vec(q_width, q), ReferenceBuffer::from_vec(kv_width, k), ReferenceBuffer::from_vec(kv_width, v), r.buffer(n, q_width).unwrap());
-            g.store_kv(&cg, 1, &kg, &vg, n, pos0);
-            r.store_kv(&cr, 1, &kr, &vr, n, pos0);
-            g.attention(&qg, &cg, 1, &og, n, pos0);
-            r.attention(&qr, &cr, 1, &or, n, pos0);
-            let ones = vec![1.0; n * q_width];
-            assert_close(&format!("attention {heads}/{kv_heads}x{head_dim}, {n} tokens at {pos0}"), &read_gpu(&mut g, &og, n), &read_ref(&mut r, &or, n), &ones);
-            pos0 += n;
-        }
-    }
-}
-
-#[test]
-fn argmax_finds_the_first_maximum() {
-    let mut g = gpu();
-    let mut rng = SmallRng::seed_from_u64(7);
-    for len in [1usize, 255, 257, 49152, 100_003] {
-        let mut logits = random_f32(&mut rng, 2 * len);
-        let want = rng.random_range(0..len);
-        logits[len + want] = 5.0;
-        // A tie after the winner must not win.
-        if want + 1 < len {
-            logits[len + len - 1] = 5.0;
-        }
-        let t = g.tensor_from(len, &logits).unwrap();
-        assert_eq!(pollster::block_on(g.argmax(&t, 1)).unwrap() as usize, want, "argmax over {len}");
-    }
+fn every_op_matches_reference() {
+    ops::all(&mut gpu(), "gpu");
 }

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use super::matmul::{Product, Weights};
-use super::ops::{self, Argmax, AttendGroup, Partials, RmsNorm, Swiglu};
+use super::ops::{self, Argmax, AttendGroup, Glu, Partials, RmsNorm};
 use super::pool::{SharedOut, Workers};
 #[cfg(not(target_arch = "wasm32"))]
 use super::pool::ThreadPool;
@@ -12,7 +12,7 @@ use super::pool::ThreadPool;
 use super::pool::SingleThread;
 use super::simd::Kernels;
 use crate::gguf::TensorInfo;
-use crate::model::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder};
+use crate::model::{rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder};
 use crate::quant::QuantFormat;
 
 /// A weight matrix `[rows][cols]` as the file stores it: whole blocks, row after row.
@@ -36,12 +36,12 @@ impl CpuBuffer {
 }
 
 /// Keys and values of every layer in f32, `[position][kv heads * head_dim]`, and the rotary
-/// angle table.
+/// angle tables.
 pub struct CpuCache {
     shape: AttentionShape,
     k: Vec<RefCell<Vec<f32>>>,
     v: Vec<RefCell<Vec<f32>>>,
-    rope: Vec<[f32; 2]>,
+    tables: Vec<Vec<[f32; 2]>>,
 }
 
 /// Runs the model's ops on the CPU (see the module docs).
@@ -140,29 +140,44 @@ impl Backend for CpuBackend {
         Ok(CpuBuffer::from_vec(width, vec![0.0; rows * width]))
     }
 
+    fn buffer_from(&mut self, width: usize, data: &[f32]) -> Result<CpuBuffer, ModelError> {
+        self.allocated += data.len() as u64 * 4;
+        Ok(CpuBuffer::from_vec(width, data.to_vec()))
+    }
+
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<CpuCache, ModelError> {
         let shape = AttentionShape::of(config);
         let layer_len = context * config.kv_width();
         let layer = || (0..config.n_layers).map(|_| RefCell::new(vec![0.0; layer_len])).collect();
         self.allocated += 2 * config.n_layers as u64 * config.kv_layer_bytes(context);
-        Ok(CpuCache { shape, k: layer(), v: layer(), rope: rope_table(context, config.rope_dim, config.rope_base) })
+        Ok(CpuCache { shape, k: layer(), v: layer(), tables: rope_tables(config, context) })
     }
 
-    fn embed(&mut self, table: &CpuMatrix, tokens: &[u32], out: &CpuBuffer) {
+    fn embed(&mut self, table: &CpuMatrix, tokens: &[u32], out: &CpuBuffer, scale: f32) {
         let mut o = out.data.borrow_mut();
         let row_bytes = table.data.len() / table.rows;
         for (t, &id) in tokens.iter().enumerate() {
             let row = &table.data[id as usize * row_bytes..][..row_bytes];
-            crate::quant::dequantize(table.format, row, &mut o[t * out.width..][..table.cols])
-                .expect("a matrix row is whole blocks");
+            let out_row = &mut o[t * out.width..][..table.cols];
+            crate::quant::dequantize(table.format, row, out_row).expect("a matrix row is whole blocks");
+            if scale != 1.0 {
+                out_row.iter_mut().for_each(|v| *v *= scale);
+            }
         }
     }
 
-    fn rms_norm(&mut self, x: &CpuBuffer, weight: &Vec<f32>, out: &CpuBuffer, n: usize, eps: f32) {
+    fn rms_norm(&mut self, x: &CpuBuffer, weight: &Vec<f32>, out: &CpuBuffer, n: usize, groups: usize, eps: f32) {
         let xs = x.data.borrow();
         let mut o = out.data.borrow_mut();
         let (x_width, out_width) = (x.width, out.width);
-        self.kernels.run(RmsNorm { x: &xs, x_width, gain: weight, out: &mut o, out_width, n, eps });
+        self.kernels.run(RmsNorm { x: &xs, x_width, gain: weight, groups, out: &mut o, out_width, n, eps });
+    }
+
+    fn add_bias(&mut self, x: &CpuBuffer, bias: &Vec<f32>, n: usize) {
+        let mut xs = x.data.borrow_mut();
+        for row in xs.chunks_exact_mut(x.width).take(n) {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
     }
 
     fn matmul(&mut self, w: &CpuMatrix, x: &CpuBuffer, x_row0: usize, out: &CpuBuffer, n: usize) {
@@ -181,12 +196,12 @@ impl Backend for CpuBackend {
         product.run(&*self.workers, self.kernels, &mut self.scratch);
     }
 
-    fn rope(&mut self, x: &CpuBuffer, cache: &CpuCache, heads: usize, n: usize, pos0: usize) {
+    fn rope(&mut self, x: &CpuBuffer, cache: &CpuCache, layer: LayerAttention, heads: usize, n: usize, pos0: usize) {
         let s = cache.shape;
         let half = s.rope_dim / 2;
         let mut xs = x.data.borrow_mut();
         for t in 0..n {
-            let angles = &cache.rope[(pos0 + t) * half..][..half];
+            let angles = &cache.tables[layer.table][(pos0 + t) * half..][..half];
             for h in 0..heads {
                 let head = &mut xs[t * x.width + h * s.head_dim..][..s.head_dim];
                 for (i, &[c, sn]) in angles.iter().enumerate() {
@@ -208,7 +223,7 @@ impl Backend for CpuBackend {
         cache.v[layer].borrow_mut()[pos0 * kv..][..n * kv].copy_from_slice(&v.data.borrow()[..n * kv]);
     }
 
-    fn attention(&mut self, q: &CpuBuffer, cache: &CpuCache, layer: usize, out: &CpuBuffer, n: usize, pos0: usize) {
+    fn attention(&mut self, q: &CpuBuffer, cache: &CpuCache, layer: LayerAttention, out: &CpuBuffer, n: usize, pos0: usize) {
         let s = cache.shape;
         let (hd, heads, kv_heads) = (s.head_dim, s.n_heads, s.n_kv_heads);
         assert!(hd <= ops::MAX_HEAD_DIM && heads * hd <= q.width.min(out.width));
@@ -220,8 +235,10 @@ impl Backend for CpuBackend {
         // A decode step has a few groups for many keys: split the keys into chunks, so that
         // every thread has work, and merge the chunks' partial results after.
         let wanted = 4 * self.workers.threads();
-        let chunks = wanted.div_ceil(n * kv_heads * batches).min((pos0 + n).div_ceil(MIN_CHUNK_KEYS)).max(1);
-        let chunk_keys = (pos0 + n).div_ceil(chunks);
+        // The keys any of the n queries sees: a sliding window starts past 0.
+        let (lo, hi) = (layer.first_key(pos0), pos0 + n);
+        let chunks = wanted.div_ceil(n * kv_heads * batches).min((hi - lo).div_ceil(MIN_CHUNK_KEYS)).max(1);
+        let chunk_keys = (hi - lo).div_ceil(chunks);
         let entries = n * chunks * heads;
         let words = entries * (hd + 2);
         if self.scratch.len() < words {
@@ -231,19 +248,19 @@ impl Backend for CpuBackend {
         let (sum, acc) = rest.split_at_mut(entries);
         let (shared_max, shared_sum, shared_acc) = (SharedOut::new(max), SharedOut::new(sum), SharedOut::new(acc));
 
-        let (qs, ks, vs) = (q.data.borrow(), cache.k[layer].borrow(), cache.v[layer].borrow());
+        let (qs, ks, vs) = (q.data.borrow(), cache.k[layer.layer].borrow(), cache.v[layer.layer].borrow());
         let (qs, ks, vs): (&[f32], &[f32], &[f32]) = (&qs, &ks, &vs);
         assert!((n - 1) * q.width + heads * hd <= qs.len() && (pos0 + n) * kv_width <= ks.len().min(vs.len()));
         let (q_width, kernels) = (q.width, self.kernels);
-        let scale = 1.0 / (hd as f32).sqrt();
+        let scale = s.scale;
         self.workers.for_each(n * kv_heads * batches * chunks, &|task| {
             let (c, task) = (task % chunks, task / chunks);
             let (b, task) = (task % batches, task / batches);
             let (g, t) = (task % kv_heads, task / kv_heads);
             let h0 = g * group + b * batch;
             let h1 = (h0 + batch).min((g + 1) * group);
-            let n_keys = pos0 + t + 1;
-            let keys = (c * chunk_keys).min(n_keys)..((c + 1) * chunk_keys).min(n_keys);
+            let (first, n_keys) = (layer.first_key(pos0 + t), pos0 + t + 1);
+            let keys = (lo + c * chunk_keys).clamp(first, n_keys)..(lo + (c + 1) * chunk_keys).clamp(first, n_keys);
             let entry = (t * chunks + c) * heads + h0;
             // SAFETY: task (t, g, b, c) alone writes the entries of its heads.
             let (max, sum, acc) = unsafe {
@@ -262,11 +279,11 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn swiglu(&mut self, gate: &CpuBuffer, up: &CpuBuffer, n: usize) {
+    fn glu(&mut self, gate: &CpuBuffer, up: &CpuBuffer, n: usize, act: Activation) {
         let len = n * gate.width;
         let mut g = gate.data.borrow_mut();
         let u = up.data.borrow();
-        self.kernels.run(Swiglu { gate: &mut g[..len], up: &u[..len] });
+        self.kernels.run(Glu { gate: &mut g[..len], up: &u[..len], act });
     }
 
     fn add(&mut self, x: &CpuBuffer, y: &CpuBuffer, n: usize) {

@@ -1,8 +1,9 @@
-//! The model's other ops on f32 activations, written once over [`Simd`]: RMSNorm, SwiGLU,
-//! causal attention (the query heads that share a key/value head, over a range of keys, and
-//! the merge of such ranges), and argmax.
+//! The model's other ops on f32 activations, written once over [`Simd`]: RMSNorm, the gated
+//! activations (SwiGLU, GeGLU), causal attention (the query heads that share a key/value head,
+//! over a range of keys, and the merge of such ranges), and argmax.
 
 use super::simd::{Kernel, Simd};
+use crate::model::Activation;
 
 /// `a · b` over equal lengths: 8 lanes at a time in two accumulators, the rest one by one.
 #[inline(always)]
@@ -26,11 +27,13 @@ pub(crate) fn dot<S: Simd>(s: S, a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// `out = x * (1 / rms(x)) * gain`, row by row.
+/// `out = x * (1 / rms(x)) * gain` over each of the `groups` runs of `gain.len()` values that
+/// begin each row.
 pub(crate) struct RmsNorm<'a> {
     pub x: &'a [f32],
     pub x_width: usize,
     pub gain: &'a [f32],
+    pub groups: usize,
     pub out: &'a mut [f32],
     pub out_width: usize,
     pub n: usize,
@@ -44,36 +47,52 @@ impl Kernel for RmsNorm<'_> {
     fn run<S: Simd>(self, s: S) {
         let width = self.gain.len();
         for t in 0..self.n {
-            let x = &self.x[t * self.x_width..][..width];
-            let mean_sq = dot(s, x, x) / width as f32;
-            let scale = 1.0 / (mean_sq + self.eps).sqrt();
-            let out = &mut self.out[t * self.out_width..][..width];
-            for ((o, &v), &g) in out.iter_mut().zip(x).zip(self.gain) {
-                *o = v * scale * g;
+            for g in 0..self.groups {
+                let x = &self.x[t * self.x_width + g * width..][..width];
+                let mean_sq = dot(s, x, x) / width as f32;
+                let scale = 1.0 / (mean_sq + self.eps).sqrt();
+                let out = &mut self.out[t * self.out_width + g * width..][..width];
+                for ((o, &v), &g) in out.iter_mut().zip(x).zip(self.gain) {
+                    *o = v * scale * g;
+                }
             }
         }
     }
 }
 
-/// `gate = silu(gate) * up` over equal lengths.
-pub(crate) struct Swiglu<'a> {
+/// `gate = act(gate) * up` over equal lengths.
+pub(crate) struct Glu<'a> {
     pub gate: &'a mut [f32],
     pub up: &'a [f32],
+    pub act: Activation,
 }
 
-impl Kernel for Swiglu<'_> {
+/// GELU's tanh approximation is `x * sigmoid(2z)`, z = sqrt(2/pi) (x + 0.044715 x^3): the
+/// sigmoid form shares SiLU's kernel and stays finite where tanh's exponentials overflow.
+const GELU_2_SQRT_2_OVER_PI: f32 = 1.595_769_1;
+const GELU_CUBIC: f32 = 0.044_715;
+
+impl Kernel for Glu<'_> {
     type Output = ();
 
     #[inline(always)]
     fn run<S: Simd>(self, s: S) {
         let n = self.gate.len().min(self.up.len());
         let one = s.fsplat(1.0);
+        let gelu = self.act == Activation::GeluTanh;
         let mut i = 0;
         while i + 8 <= n {
             let g: &mut [f32; 8] = (&mut self.gate[i..i + 8]).try_into().unwrap();
             let gv = s.fload(g);
-            let e = s.fexp(s.fmul(gv, s.fsplat(-1.0)));
-            // g / (1 + e^-g) * u, with one division: g * u / (1 + e^-g).
+            // The sigmoid's argument: x for SiLU, 2z for GELU.
+            let arg = if gelu {
+                let cube = s.fmul(s.fmul(gv, gv), gv);
+                s.fmul(s.fmadd(gv, cube, s.fsplat(GELU_CUBIC)), s.fsplat(GELU_2_SQRT_2_OVER_PI))
+            } else {
+                gv
+            };
+            let e = s.fexp(s.fmul(arg, s.fsplat(-1.0)));
+            // g / (1 + e^-arg) * u, with one division: g * u / (1 + e^-arg).
             let mut denom = [0.0; 8];
             s.fstore(s.fadd(one, e), &mut denom);
             let mut num = [0.0; 8];
@@ -85,7 +104,8 @@ impl Kernel for Swiglu<'_> {
         }
         for j in i..n {
             let g = self.gate[j];
-            self.gate[j] = g / (1.0 + (-g).exp()) * self.up[j];
+            let arg = if gelu { GELU_2_SQRT_2_OVER_PI * (g + GELU_CUBIC * g * g * g) } else { g };
+            self.gate[j] = g / (1.0 + (-arg).exp()) * self.up[j];
         }
     }
 }

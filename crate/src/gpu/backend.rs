@@ -2,7 +2,9 @@ use super::context::{Gpu, GpuError};
 use super::kernels::Kernel;
 use super::recorder::{GpuStats, Recorder, Tracked};
 use crate::gguf::TensorInfo;
-use crate::model::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder, Weights};
+use crate::model::{
+    rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder, Weights,
+};
 use crate::quant::QuantFormat;
 
 /// f32 activations `[rows][width]`.
@@ -33,7 +35,8 @@ pub struct GpuCache {
     shape: AttentionShape,
     k: Vec<Tracked>,
     v: Vec<Tracked>,
-    rope: Tracked,
+    /// The rotary tables, by `LayerAttention::table`.
+    tables: Vec<Tracked>,
 }
 
 /// Runs the model's ops as WGSL kernels. Weights stay quantized; each forward step is one
@@ -75,12 +78,6 @@ impl GpuBackend {
         let token = Tracked::new(&gpu, "argmax", 4, STORAGE);
         let weight_slice_limit = limit.min(gpu.binding_limit());
         Self { gpu, recorder, ids, ids_written: false, token, weight_slice_limit, allocated: 0 }
-    }
-
-    /// An activation buffer holding `data` (`width` values per row).
-    pub fn tensor_from(&mut self, width: usize, data: &[f32]) -> Result<GpuTensor, ModelError> {
-        let buf = self.upload("tensor", bytemuck::cast_slice(data))?;
-        Ok(GpuTensor { buf, width })
     }
 
     pub fn stats(&self) -> GpuStats {
@@ -181,6 +178,11 @@ impl Backend for GpuBackend {
         Ok(GpuTensor { buf, width })
     }
 
+    fn buffer_from(&mut self, width: usize, data: &[f32]) -> Result<GpuTensor, ModelError> {
+        let buf = self.upload("tensor", bytemuck::cast_slice(data))?;
+        Ok(GpuTensor { buf, width })
+    }
+
     fn prepare(&mut self, weights: &Weights<Self>) {
         let neox = weights.config.arch.rope_order == RopeOrder::Neox;
         let mut kernels = vec![
@@ -188,11 +190,14 @@ impl Backend for GpuBackend {
             Kernel::RmsNorm,
             Kernel::Rope { neox },
             Kernel::Attention,
-            Kernel::Swiglu,
-            Kernel::Add,
+            Kernel::Glu { gelu: weights.config.arch.activation == Activation::GeluTanh },
+            Kernel::Add { broadcast: false },
             Kernel::Copy,
             Kernel::Argmax,
         ];
+        if weights.layers.iter().any(|l| l.bq.is_some()) {
+            kernels.push(Kernel::Add { broadcast: true });
+        }
         for m in weights.matrices() {
             kernels.extend([Kernel::Matvec { format: m.format, rows: MATVEC_ROWS }, Kernel::Matmul { format: m.format }]);
         }
@@ -209,12 +214,14 @@ impl Backend for GpuBackend {
             k.push(self.storage("key cache", bytes)?);
             v.push(self.storage("value cache", bytes)?);
         }
-        let table = rope_table(context, config.rope_dim, config.rope_base);
-        let rope = self.upload("rope angles", bytemuck::cast_slice(&table))?;
-        Ok(GpuCache { shape: AttentionShape::of(config), k, v, rope })
+        let tables = rope_tables(config, context)
+            .iter()
+            .map(|table| self.upload("rope angles", bytemuck::cast_slice(table)))
+            .collect::<Result<_, _>>()?;
+        Ok(GpuCache { shape: AttentionShape::of(config), k, v, tables })
     }
 
-    fn embed(&mut self, table: &GpuMatrix, tokens: &[u32], out: &GpuTensor) {
+    fn embed(&mut self, table: &GpuMatrix, tokens: &[u32], out: &GpuTensor, scale: f32) {
         // The ids buffer is written at the next submit, ahead of every dispatch in it, so one
         // submit can hold only one embedding's ids.
         if self.ids_written && self.recorder.pending() {
@@ -225,15 +232,22 @@ impl Backend for GpuBackend {
         self.ids_written = true;
         let ids = self.ids.clone();
         for (first, rows, buf) in &table.slices {
-            let params = [*rows as u32, *first as u32, table.cols as u32, tokens.len() as u32, table.row_bytes as u32];
+            let params =
+                [*rows as u32, *first as u32, table.cols as u32, tokens.len() as u32, table.row_bytes as u32, scale.to_bits()];
             let groups = [(table.cols / 4).div_ceil(64) as u32, tokens.len() as u32, 1];
             self.recorder.dispatch(&self.gpu, Kernel::Embed { format: table.format }, &params, &[buf, &ids, &out.buf], groups);
         }
     }
 
-    fn rms_norm(&mut self, x: &GpuTensor, weight: &GpuTensor, out: &GpuTensor, n: usize, eps: f32) {
-        let params = [x.width as u32, n as u32, eps.to_bits()];
-        self.run(Kernel::RmsNorm, &params, &[&x.buf, &weight.buf, &out.buf], [n as u32, 1, 1]);
+    fn rms_norm(&mut self, x: &GpuTensor, weight: &GpuTensor, out: &GpuTensor, n: usize, groups: usize, eps: f32) {
+        let params = [(n * groups) as u32, weight.width as u32, groups as u32, x.width as u32, out.width as u32, eps.to_bits()];
+        self.run(Kernel::RmsNorm, &params, &[&x.buf, &weight.buf, &out.buf], grid(n * groups, 1));
+    }
+
+    fn add_bias(&mut self, x: &GpuTensor, bias: &GpuTensor, n: usize) {
+        let len = n * bias.width;
+        let params = [len as u32, bias.width as u32, x.width as u32];
+        self.run(Kernel::Add { broadcast: true }, &params, &[&x.buf, &bias.buf], grid(len, 64));
     }
 
     fn matmul(&mut self, w: &GpuMatrix, x: &GpuTensor, x_row0: usize, out: &GpuTensor, n: usize) {
@@ -261,12 +275,12 @@ impl Backend for GpuBackend {
         }
     }
 
-    fn rope(&mut self, x: &GpuTensor, cache: &GpuCache, heads: usize, n: usize, pos0: usize) {
+    fn rope(&mut self, x: &GpuTensor, cache: &GpuCache, layer: LayerAttention, heads: usize, n: usize, pos0: usize) {
         let s = cache.shape;
         let params = [n as u32, pos0 as u32, heads as u32, s.head_dim as u32, s.rope_dim as u32, x.width as u32];
         let groups = [(heads * s.rope_dim / 2).div_ceil(64) as u32, n as u32, 1];
         let kernel = Kernel::Rope { neox: s.rope_order == RopeOrder::Neox };
-        self.run(kernel, &params, &[&x.buf, &cache.rope], groups);
+        self.run(kernel, &params, &[&x.buf, &cache.tables[layer.table]], groups);
     }
 
     fn store_kv(&mut self, cache: &GpuCache, layer: usize, k: &GpuTensor, v: &GpuTensor, n: usize, pos0: usize) {
@@ -276,9 +290,8 @@ impl Backend for GpuBackend {
         self.run(Kernel::Copy, &params, &[&v.buf, &cache.v[layer]], grid(len, 64));
     }
 
-    fn attention(&mut self, q: &GpuTensor, cache: &GpuCache, layer: usize, out: &GpuTensor, n: usize, pos0: usize) {
+    fn attention(&mut self, q: &GpuTensor, cache: &GpuCache, layer: LayerAttention, out: &GpuTensor, n: usize, pos0: usize) {
         let s = cache.shape;
-        let scale = 1.0 / (s.head_dim as f32).sqrt();
         let params = [
             n as u32,
             pos0 as u32,
@@ -287,20 +300,23 @@ impl Backend for GpuBackend {
             s.head_dim as u32,
             q.width as u32,
             (s.n_kv_heads * s.head_dim) as u32,
-            scale.to_bits(),
+            s.scale.to_bits(),
+            layer.window.unwrap_or(0) as u32,
         ];
-        let buffers = [&q.buf, &cache.k[layer], &cache.v[layer], &out.buf];
+        let buffers = [&q.buf, &cache.k[layer.layer], &cache.v[layer.layer], &out.buf];
         self.run(Kernel::Attention, &params, &buffers, [s.n_heads as u32, n as u32, 1]);
     }
 
-    fn swiglu(&mut self, gate: &GpuTensor, up: &GpuTensor, n: usize) {
+    fn glu(&mut self, gate: &GpuTensor, up: &GpuTensor, n: usize, act: Activation) {
         let len = n * gate.width;
-        self.run(Kernel::Swiglu, &[len as u32], &[&gate.buf, &up.buf], grid(len, 64));
+        let kernel = Kernel::Glu { gelu: act == Activation::GeluTanh };
+        self.run(kernel, &[len as u32], &[&gate.buf, &up.buf], grid(len, 64));
     }
 
     fn add(&mut self, x: &GpuTensor, y: &GpuTensor, n: usize) {
         let len = n * x.width;
-        self.run(Kernel::Add, &[len as u32], &[&x.buf, &y.buf], grid(len, 64));
+        let params = [len as u32, x.width as u32, x.width as u32];
+        self.run(Kernel::Add { broadcast: false }, &params, &[&x.buf, &y.buf], grid(len, 64));
     }
 
     async fn argmax(&mut self, logits: &GpuTensor, row: usize) -> Result<u32, ModelError> {

@@ -9,7 +9,7 @@ const EMBED: &str = include_str!("../../../shaders/embed.wgsl");
 const RMSNORM: &str = include_str!("../../../shaders/rmsnorm.wgsl");
 const ROPE: &str = include_str!("../../../shaders/rope.wgsl");
 const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
-const SWIGLU: &str = include_str!("../../../shaders/swiglu.wgsl");
+const GLU: &str = include_str!("../../../shaders/glu.wgsl");
 const ADD: &str = include_str!("../../../shaders/add.wgsl");
 const COPY: &str = include_str!("../../../shaders/copy.wgsl");
 const ARGMAX: &str = include_str!("../../../shaders/argmax.wgsl");
@@ -25,8 +25,9 @@ pub enum Kernel {
     RmsNorm,
     Rope { neox: bool },
     Attention,
-    Swiglu,
-    Add,
+    Glu { gelu: bool },
+    /// `broadcast`: one row added to every row (a bias).
+    Add { broadcast: bool },
     Copy,
     Argmax,
 }
@@ -56,8 +57,14 @@ impl Kernel {
                 ROPE.to_string()
             }
             Kernel::Attention => ATTENTION.to_string(),
-            Kernel::Swiglu => SWIGLU.to_string(),
-            Kernel::Add => ADD.to_string(),
+            Kernel::Glu { gelu } => {
+                defines.push(("GELU", gelu as u32));
+                GLU.to_string()
+            }
+            Kernel::Add { broadcast } => {
+                defines.push(("BROADCAST", broadcast as u32));
+                ADD.to_string()
+            }
             Kernel::Copy => COPY.to_string(),
             Kernel::Argmax => ARGMAX.to_string(),
         };
@@ -72,7 +79,7 @@ impl Kernel {
             Kernel::Matvec { .. } | Kernel::Matmul { .. } | Kernel::Embed { .. } | Kernel::RmsNorm => &[true, true, false],
             Kernel::Rope { .. } => &[false, true],
             Kernel::Attention => &[true, true, true, false],
-            Kernel::Swiglu | Kernel::Add => &[false, true],
+            Kernel::Glu { .. } | Kernel::Add { .. } => &[false, true],
             Kernel::Copy | Kernel::Argmax => &[true, false],
         }
     }

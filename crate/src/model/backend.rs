@@ -1,4 +1,4 @@
-use super::{ModelConfig, ModelError};
+use super::{Activation, LayerAttention, ModelConfig, ModelError};
 use crate::gguf::{ByteSource, TensorInfo};
 use crate::quant::QuantFormat;
 
@@ -14,6 +14,8 @@ pub struct AttentionShape {
     pub head_dim: usize,
     pub rope_dim: usize,
     pub rope_order: super::RopeOrder,
+    /// Multiplies the attention scores.
+    pub scale: f32,
 }
 
 impl AttentionShape {
@@ -24,6 +26,7 @@ impl AttentionShape {
             head_dim: config.head_dim,
             rope_dim: config.rope_dim,
             rope_order: config.arch.rope_order,
+            scale: config.attn_scale,
         }
     }
 }
@@ -40,7 +43,8 @@ pub trait Backend {
     /// A 1-D f32 weight (norm gains).
     type Vector;
     type Buffer;
-    /// Keys and values of every layer for `context` positions, plus the rotary angle table.
+    /// Keys and values of every layer for `context` positions, plus the rotary angle tables
+    /// (`rope::rope_tables`).
     type Cache;
 
     /// Room for a 2-D tensor whose bytes then arrive through `write_matrix`.
@@ -95,21 +99,29 @@ pub trait Backend {
     }
 
     fn buffer(&mut self, rows: usize, width: usize) -> Result<Self::Buffer, ModelError>;
+    /// A buffer holding `data`, `width` values per row.
+    fn buffer_from(&mut self, width: usize, data: &[f32]) -> Result<Self::Buffer, ModelError>;
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<Self::Cache, ModelError>;
 
-    /// `out[t] = table[tokens[t]]`.
-    fn embed(&mut self, table: &Self::Matrix, tokens: &[u32], out: &Self::Buffer);
-    fn rms_norm(&mut self, x: &Self::Buffer, weight: &Self::Vector, out: &Self::Buffer, n: usize, eps: f32);
+    /// `out[t] = table[tokens[t]] * scale`.
+    fn embed(&mut self, table: &Self::Matrix, tokens: &[u32], out: &Self::Buffer, scale: f32);
+    /// RMSNorm of each of the `groups` runs of `weight.len()` values that begin each of the n
+    /// rows (one run: the whole row; one per head: a per-head norm). `out` is not `x`.
+    fn rms_norm(&mut self, x: &Self::Buffer, weight: &Self::Vector, out: &Self::Buffer, n: usize, groups: usize, eps: f32);
     /// `out[t] = w · x[x_row0 + t]` for t in 0..n.
     fn matmul(&mut self, w: &Self::Matrix, x: &Self::Buffer, x_row0: usize, out: &Self::Buffer, n: usize);
-    /// Rotates `heads` heads of every row in place, row t sitting at position `pos0 + t`.
-    fn rope(&mut self, x: &Self::Buffer, cache: &Self::Cache, heads: usize, n: usize, pos0: usize);
+    /// `x[t] += bias` for each of the n rows.
+    fn add_bias(&mut self, x: &Self::Buffer, bias: &Self::Vector, n: usize);
+    /// Rotates `heads` heads of every row in place with the layer's table, row t sitting at
+    /// position `pos0 + t`.
+    fn rope(&mut self, x: &Self::Buffer, cache: &Self::Cache, layer: LayerAttention, heads: usize, n: usize, pos0: usize);
     /// Writes rows 0..n of `k` and `v` to positions `pos0..pos0 + n` of the layer's cache.
     fn store_kv(&mut self, cache: &Self::Cache, layer: usize, k: &Self::Buffer, v: &Self::Buffer, n: usize, pos0: usize);
-    /// Causal attention of the n queries (positions `pos0..`) over the layer's cache.
-    fn attention(&mut self, q: &Self::Buffer, cache: &Self::Cache, layer: usize, out: &Self::Buffer, n: usize, pos0: usize);
-    /// `gate = silu(gate) * up`.
-    fn swiglu(&mut self, gate: &Self::Buffer, up: &Self::Buffer, n: usize);
+    /// Causal attention of the n queries (positions `pos0..`) over the layer's cache, each
+    /// seeing the keys `layer.first_key(pos)..=pos`.
+    fn attention(&mut self, q: &Self::Buffer, cache: &Self::Cache, layer: LayerAttention, out: &Self::Buffer, n: usize, pos0: usize);
+    /// `gate = act(gate) * up`.
+    fn glu(&mut self, gate: &Self::Buffer, up: &Self::Buffer, n: usize, act: Activation);
     /// `x += y`.
     fn add(&mut self, x: &Self::Buffer, y: &Self::Buffer, n: usize);
 

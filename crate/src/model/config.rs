@@ -19,6 +19,33 @@ pub struct ModelConfig {
     pub vocab_size: usize,
     /// The context the model was trained for; the engine may run a shorter one.
     pub train_context: usize,
+    /// Linear rotary scaling: positions are multiplied by this (1 / the file's factor).
+    pub rope_scale: f32,
+    /// Llama 3's per-frequency divisors (`rope_freqs.weight`), filled in when the weights load.
+    pub rope_factors: Option<Vec<f32>>,
+    /// Multiplies attention scores: 1 / sqrt(head size) unless the model says otherwise.
+    pub attn_scale: f32,
+    /// Keys a sliding layer's query sees, itself included (Gemma 3).
+    pub sliding_window: Option<usize>,
+    /// Multiplies the embeddings: sqrt(width) for Gemma, else 1.
+    pub embed_scale: f32,
+}
+
+/// How one layer attends: which rotary table it uses and how far back it looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerAttention {
+    pub layer: usize,
+    /// Index into `rope::rope_tables`: 0 the global table, 1 the sliding layers'.
+    pub table: usize,
+    /// Keys a query sees, itself included; `None` for all of them.
+    pub window: Option<usize>,
+}
+
+impl LayerAttention {
+    /// The first key position a query at `pos` sees.
+    pub fn first_key(&self, pos: usize) -> usize {
+        self.window.map_or(0, |w| (pos + 1).saturating_sub(w))
+    }
 }
 
 impl ModelConfig {
@@ -44,9 +71,37 @@ impl ModelConfig {
             Some(_) => file.usize(&key("vocab_size"))?,
             None => file.array("tokenizer.ggml.tokens")?.len(),
         };
+        let rope_scale = match file.get(&key("rope.scaling.type")) {
+            None => 1.0,
+            Some(_) => match file.str(&key("rope.scaling.type"))? {
+                "none" => 1.0,
+                "linear" => match file.get(&key("rope.scaling.factor")) {
+                    Some(_) => 1.0 / file.f32(&key("rope.scaling.factor"))?,
+                    None => 1.0,
+                },
+                other => {
+                    return Err(ModelError::BadConfig(format!(
+                        "rotary scaling {other:?} is not supported (supported: none, linear)"
+                    )))
+                }
+            },
+        };
+        let sliding_window = match (arch.sliding, file.get(&key("attention.sliding_window"))) {
+            (Some(_), Some(_)) => Some(file.usize(&key("attention.sliding_window"))?),
+            (Some(_), None) => return Err(ModelError::BadConfig(format!("{} needs {}", arch.name, key("attention.sliding_window")))),
+            (None, _) => None,
+        };
+        let n_layers = file.usize(&key("block_count"))?;
+        // Gemma 3 scales queries by 1/sqrt(query_pre_attn_scalar): the head size, except in
+        // the 27B (62 layers), where it is width / heads, as llama.cpp's gemma3 has it.
+        let attn_scale = if arch.name == "gemma3" && n_layers == 62 && n_heads > 0 {
+            1.0 / ((width / n_heads) as f32).sqrt()
+        } else {
+            1.0 / (head_dim.max(1) as f32).sqrt()
+        };
         let config = ModelConfig {
             arch,
-            n_layers: file.usize(&key("block_count"))?,
+            n_layers,
             width,
             ffn_width: file.usize(&key("feed_forward_length"))?,
             n_heads,
@@ -63,6 +118,11 @@ impl ModelConfig {
             norm_eps: file.f32(&key("attention.layer_norm_rms_epsilon"))?,
             vocab_size,
             train_context: file.usize(&key("context_length"))?,
+            rope_scale,
+            rope_factors: None,
+            attn_scale,
+            sliding_window,
+            embed_scale: if arch.scale_embeddings { (width as f32).sqrt() } else { 1.0 },
         };
         config.validate()?;
         Ok(config)
@@ -83,10 +143,21 @@ impl ModelConfig {
         if self.width % 4 != 0 || self.ffn_width % 4 != 0 {
             return bad(format!("widths {} and {} must be multiples of 4", self.width, self.ffn_width));
         }
+        if self.sliding_window == Some(0) {
+            return bad("a sliding window of 0 keys".to_string());
+        }
         if self.n_layers == 0 || self.vocab_size == 0 {
             return bad("no layers or no vocabulary".to_string());
         }
         Ok(())
+    }
+
+    /// How layer `i` attends.
+    pub fn layer_attention(&self, i: usize) -> LayerAttention {
+        match self.arch.sliding {
+            Some(s) if (i + 1) % s.every != 0 => LayerAttention { layer: i, table: 1, window: self.sliding_window },
+            _ => LayerAttention { layer: i, table: 0, window: None },
+        }
     }
 
     pub fn q_width(&self) -> usize {

@@ -9,12 +9,12 @@ mod reference;
 mod rope;
 mod weights;
 
-pub use arch::{Architecture, RopeOrder};
+pub use arch::{Activation, Architecture, Holder, RopeOrder, Slot, TensorSpec};
 pub use backend::{AttentionShape, Backend, READ_PIECE};
-pub use config::ModelConfig;
+pub use config::{LayerAttention, ModelConfig};
 pub use forward::{activation_buffers, forward, Activations, Logits};
 pub use reference::{Buffer as ReferenceBuffer, Cache as ReferenceCache, Matrix as ReferenceMatrix, ReferenceBackend};
-pub use rope::rope_table;
+pub use rope::{rope_table, rope_tables};
 pub use weights::{LayerWeights, WeightStream, Weights};
 
 use crate::gguf::GgufError;
@@ -28,8 +28,10 @@ pub enum ModelError {
     UnsupportedArchitecture { name: String, supported: String },
     #[error("tensor {name}: type {ty} is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)")]
     UnsupportedTensorType { name: String, ty: GgmlType },
-    #[error("the model has no tensor {0}")]
-    MissingTensor(String),
+    #[error("the model has no tensor {name}, which {arch} needs")]
+    MissingTensor { name: String, arch: &'static str },
+    #[error("the model has a tensor {name} that {arch} does not use: it is another architecture, or a variant Torchlight does not run")]
+    UnexpectedTensor { name: String, arch: &'static str },
     #[error("tensor {name}: shape {found:?}, expected {expected:?}")]
     TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
     #[error("the model data ended before tensor {0} was complete")]

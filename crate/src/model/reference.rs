@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use super::{rope_table, AttentionShape, Backend, ModelConfig, ModelError, RopeOrder};
+use super::{rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder};
 use crate::gguf::TensorInfo;
 use crate::quant::{dequantize_to_vec, QuantFormat};
 
@@ -39,15 +39,7 @@ pub struct Cache {
     shape: AttentionShape,
     k: Vec<RefCell<Vec<f32>>>,
     v: Vec<RefCell<Vec<f32>>>,
-    rope: Vec<[f32; 2]>,
-}
-
-impl Cache {
-    pub fn new(shape: AttentionShape, n_layers: usize, context: usize, rope_base: f32) -> Self {
-        let kv = shape.n_kv_heads * shape.head_dim;
-        let layer = || (0..n_layers).map(|_| RefCell::new(vec![0.0; context * kv])).collect();
-        Self { shape, k: layer(), v: layer(), rope: rope_table(context, shape.rope_dim, rope_base) }
-    }
+    tables: Vec<Vec<[f32; 2]>>,
 }
 
 impl Backend for ReferenceBackend {
@@ -84,27 +76,46 @@ impl Backend for ReferenceBackend {
         Ok(Buffer::new(rows, width))
     }
 
-    fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<Cache, ModelError> {
-        Ok(Cache::new(AttentionShape::of(config), config.n_layers, context, config.rope_base))
+    fn buffer_from(&mut self, width: usize, data: &[f32]) -> Result<Buffer, ModelError> {
+        Ok(Buffer::from_vec(width, data.to_vec()))
     }
 
-    fn embed(&mut self, table: &Matrix, tokens: &[u32], out: &Buffer) {
+    fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<Cache, ModelError> {
+        let layer = || (0..config.n_layers).map(|_| RefCell::new(vec![0.0; context * config.kv_width()])).collect();
+        Ok(Cache { shape: AttentionShape::of(config), k: layer(), v: layer(), tables: rope_tables(config, context) })
+    }
+
+    fn embed(&mut self, table: &Matrix, tokens: &[u32], out: &Buffer, scale: f32) {
         let mut o = out.data.borrow_mut();
         for (t, &id) in tokens.iter().enumerate() {
             let row = &table.data[id as usize * table.cols..][..table.cols];
-            o[t * out.width..][..table.cols].copy_from_slice(row);
+            for (o, v) in o[t * out.width..][..table.cols].iter_mut().zip(row) {
+                *o = v * scale;
+            }
         }
     }
 
-    fn rms_norm(&mut self, x: &Buffer, weight: &Vec<f32>, out: &Buffer, n: usize, eps: f32) {
+    fn rms_norm(&mut self, x: &Buffer, weight: &Vec<f32>, out: &Buffer, n: usize, groups: usize, eps: f32) {
         let xs = x.data.borrow();
         let mut o = out.data.borrow_mut();
+        let width = weight.len();
         for t in 0..n {
-            let row = &xs[t * x.width..][..x.width];
-            let mean_sq = row.iter().map(|v| v * v).sum::<f32>() / x.width as f32;
-            let scale = 1.0 / (mean_sq + eps).sqrt();
-            for (i, v) in row.iter().enumerate() {
-                o[t * out.width + i] = v * scale * weight[i];
+            for g in 0..groups {
+                let row = &xs[t * x.width + g * width..][..width];
+                let mean_sq = row.iter().map(|v| v * v).sum::<f32>() / width as f32;
+                let scale = 1.0 / (mean_sq + eps).sqrt();
+                for (i, v) in row.iter().enumerate() {
+                    o[t * out.width + g * width + i] = v * scale * weight[i];
+                }
+            }
+        }
+    }
+
+    fn add_bias(&mut self, x: &Buffer, bias: &Vec<f32>, n: usize) {
+        let mut xs = x.data.borrow_mut();
+        for t in 0..n {
+            for (v, b) in xs[t * x.width..][..bias.len()].iter_mut().zip(bias) {
+                *v += b;
             }
         }
     }
@@ -121,8 +132,9 @@ impl Backend for ReferenceBackend {
         }
     }
 
-    fn rope(&mut self, x: &Buffer, cache: &Cache, heads: usize, n: usize, pos0: usize) {
+    fn rope(&mut self, x: &Buffer, cache: &Cache, layer: LayerAttention, heads: usize, n: usize, pos0: usize) {
         let s = cache.shape;
+        let table = &cache.tables[layer.table];
         let half = s.rope_dim / 2;
         let mut xs = x.data.borrow_mut();
         for t in 0..n {
@@ -133,7 +145,7 @@ impl Backend for ReferenceBackend {
                         RopeOrder::Normal => (base + 2 * i, base + 2 * i + 1),
                         RopeOrder::Neox => (base + i, base + i + half),
                     };
-                    let [c, sn] = cache.rope[(pos0 + t) * half + i];
+                    let [c, sn] = table[(pos0 + t) * half + i];
                     let (x0, x1) = (xs[a], xs[b]);
                     xs[a] = x0 * c - x1 * sn;
                     xs[b] = x0 * sn + x1 * c;
@@ -148,27 +160,26 @@ impl Backend for ReferenceBackend {
         cache.v[layer].borrow_mut()[pos0 * kv..][..n * kv].copy_from_slice(&v.data.borrow()[..n * kv]);
     }
 
-    fn attention(&mut self, q: &Buffer, cache: &Cache, layer: usize, out: &Buffer, n: usize, pos0: usize) {
+    fn attention(&mut self, q: &Buffer, cache: &Cache, layer: LayerAttention, out: &Buffer, n: usize, pos0: usize) {
         let s = cache.shape;
         let (hd, kv_width) = (s.head_dim, s.n_kv_heads * s.head_dim);
         let group = s.n_heads / s.n_kv_heads;
-        let scale = 1.0 / (hd as f32).sqrt();
-        let (qs, ks, vs) = (q.data.borrow(), cache.k[layer].borrow(), cache.v[layer].borrow());
+        let (qs, ks, vs) = (q.data.borrow(), cache.k[layer.layer].borrow(), cache.v[layer.layer].borrow());
         let mut o = out.data.borrow_mut();
         for t in 0..n {
-            let n_keys = pos0 + t + 1;
+            let first = layer.first_key(pos0 + t);
             for h in 0..s.n_heads {
                 let qr = &qs[t * q.width + h * hd..][..hd];
                 let kv_off = (h / group) * hd;
-                let scores: Vec<f32> = (0..n_keys)
-                    .map(|j| qr.iter().zip(&ks[j * kv_width + kv_off..][..hd]).map(|(a, b)| a * b).sum::<f32>() * scale)
+                let scores: Vec<f32> = (first..=pos0 + t)
+                    .map(|j| qr.iter().zip(&ks[j * kv_width + kv_off..][..hd]).map(|(a, b)| a * b).sum::<f32>() * s.scale)
                     .collect();
                 let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
                 let sum: f32 = exps.iter().sum();
                 let or = &mut o[t * out.width + h * hd..][..hd];
                 or.fill(0.0);
-                for (j, e) in exps.iter().enumerate() {
+                for (j, e) in (first..).zip(&exps) {
                     for (d, ov) in or.iter_mut().enumerate() {
                         *ov += e / sum * vs[j * kv_width + kv_off + d];
                     }
@@ -177,11 +188,19 @@ impl Backend for ReferenceBackend {
         }
     }
 
-    fn swiglu(&mut self, gate: &Buffer, up: &Buffer, n: usize) {
+    fn glu(&mut self, gate: &Buffer, up: &Buffer, n: usize, act: Activation) {
         let mut g = gate.data.borrow_mut();
         let u = up.data.borrow();
         for i in 0..n * gate.width {
-            g[i] = g[i] / (1.0 + (-g[i]).exp()) * u[i];
+            let x = g[i];
+            g[i] = match act {
+                Activation::Silu => x / (1.0 + (-x).exp()),
+                // GELU's tanh approximation, as Gemma was trained with.
+                Activation::GeluTanh => {
+                    let z = 0.797_884_6 * (x + 0.044_715 * x * x * x);
+                    0.5 * x * (1.0 + z.tanh())
+                }
+            } * u[i];
         }
     }
 

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use super::{Backend, ModelConfig, ModelError, READ_PIECE};
+use super::{Backend, Holder, ModelConfig, ModelError, Slot, READ_PIECE};
 use crate::gguf::{ByteSource, GgufFile, TensorInfo};
 use crate::quant::{dequantize_to_vec, QuantFormat};
 
@@ -10,10 +10,21 @@ pub struct LayerWeights<B: Backend> {
     pub wk: B::Matrix,
     pub wv: B::Matrix,
     pub wo: B::Matrix,
+    /// Biases of the q, k and v projections (Qwen2).
+    pub bq: Option<B::Vector>,
+    pub bk: Option<B::Vector>,
+    pub bv: Option<B::Vector>,
+    /// Per-head RMSNorm gains of q and k, before the rotation (Qwen3, Gemma 3).
+    pub q_norm: Option<B::Vector>,
+    pub k_norm: Option<B::Vector>,
+    /// RMSNorm of the attention's output before the residual add (Gemma 3).
+    pub post_attn_norm: Option<B::Vector>,
     pub ffn_norm: B::Vector,
     pub ffn_gate: B::Matrix,
     pub ffn_up: B::Matrix,
     pub ffn_down: B::Matrix,
+    /// RMSNorm of the feed-forward's output before the residual add (Gemma 3).
+    pub post_ffn_norm: Option<B::Vector>,
 }
 
 pub struct Weights<B: Backend> {
@@ -62,41 +73,106 @@ impl<B: Backend> Weights<B> {
     }
 }
 
-/// The tensors a config calls for, as (name, rows, columns); rows = 0 marks a 1-D tensor.
-fn wanted(config: &ModelConfig, file: &GgufFile) -> Vec<(String, usize, usize)> {
-    let c = config;
-    let mut v = vec![
-        ("token_embd.weight".to_string(), c.vocab_size, c.width),
-        ("output_norm.weight".to_string(), 0, c.width),
-    ];
-    if file.tensor("output.weight").is_some() {
-        v.push(("output.weight".to_string(), c.vocab_size, c.width));
+/// One tensor of the file, or one row range of a fused one, and the slot it fills.
+struct Piece {
+    layer: Option<usize>,
+    slot: Slot,
+    /// The piece's own name, shape, offset and size.
+    info: TensorInfo,
+}
+
+/// The shape a slot's tensor has in a file: `[cols, rows]` for a matrix, `[len]` for a vector.
+fn slot_dims(slot: Slot, c: &ModelConfig) -> Vec<u64> {
+    let matrix = |rows: usize, cols: usize| vec![cols as u64, rows as u64];
+    match slot {
+        Slot::TokenEmbd | Slot::Output => matrix(c.vocab_size, c.width),
+        Slot::Wq => matrix(c.q_width(), c.width),
+        Slot::Wk | Slot::Wv => matrix(c.kv_width(), c.width),
+        Slot::Wo => matrix(c.width, c.q_width()),
+        Slot::Gate | Slot::Up => matrix(c.ffn_width, c.width),
+        Slot::Down => matrix(c.width, c.ffn_width),
+        Slot::OutputNorm | Slot::AttnNorm | Slot::FfnNorm | Slot::PostAttnNorm | Slot::PostFfnNorm => vec![c.width as u64],
+        Slot::Bq => vec![c.q_width() as u64],
+        Slot::Bk | Slot::Bv => vec![c.kv_width() as u64],
+        Slot::QNorm | Slot::KNorm => vec![c.head_dim as u64],
+        Slot::RopeFactors => vec![(c.rope_dim / 2) as u64],
+    }
+}
+
+/// Every tensor of the file placed in the slot the architecture's table gives it, fused ones
+/// split into their row ranges. A tensor the table does not name, or a required one the file
+/// lacks, refuses the file: running without a tensor the model was trained with, or
+/// ignoring one it has, gives fluent nonsense rather than an error.
+fn place(c: &ModelConfig, file: &GgufFile) -> Result<Vec<Piece>, ModelError> {
+    let arch = c.arch;
+    let unexpected = |name: &str| ModelError::UnexpectedTensor { name: name.to_string(), arch: arch.name };
+    let mut seen = std::collections::HashSet::new();
+    let mut pieces = Vec::new();
+    for info in &file.tensors {
+        let (layer, spec) = match info.name.strip_prefix("blk.").and_then(|rest| rest.split_once('.')) {
+            Some((i, rest)) => {
+                let i: usize = i.parse().map_err(|_| unexpected(&info.name))?;
+                let spec = arch.layer_tensor(rest).filter(|_| i < c.n_layers).ok_or_else(|| unexpected(&info.name))?;
+                (Some(i), spec)
+            }
+            None => (None, arch.global(&info.name).ok_or_else(|| unexpected(&info.name))?),
+        };
+        seen.insert((layer, spec.name));
+        let parts: Vec<Vec<u64>> = spec.slots.iter().map(|&slot| slot_dims(slot, c)).collect();
+        let mut expected = parts[0].clone();
+        if let [_, rows] = expected.as_mut_slice() {
+            *rows = parts.iter().map(|d| d[1]).sum();
+        }
+        if info.dims != expected {
+            return Err(ModelError::TensorShape { name: info.name.clone(), expected, found: info.dims.clone() });
+        }
+        let format = info
+            .ggml_type
+            .format()
+            .ok_or_else(|| ModelError::UnsupportedTensorType { name: info.name.clone(), ty: info.ggml_type })?;
+        if let [slot] = *spec.slots {
+            pieces.push(Piece { layer, slot, info: info.clone() });
+            continue;
+        }
+        // A fused matrix: its rows are whole blocks, so each part is a byte range of it.
+        let cols = info.dims[0] as usize;
+        if cols % format.block_elems() != 0 {
+            return Err(ModelError::BadConfig(format!("tensor {}: rows of {cols} values are not whole {format} blocks", info.name)));
+        }
+        let row_bytes = (cols / format.block_elems() * format.block_bytes()) as u64;
+        if row_bytes * expected[1] != info.n_bytes {
+            return Err(ModelError::BadConfig(format!("tensor {}: {} bytes for its shape", info.name, info.n_bytes)));
+        }
+        let mut offset = info.offset;
+        for (&slot, dims) in spec.slots.iter().zip(parts) {
+            let n_bytes = row_bytes * dims[1];
+            pieces.push(Piece { layer, slot, info: TensorInfo { dims, offset, n_bytes, ..info.clone() } });
+            offset += n_bytes;
+        }
+    }
+    let missing = |name: String| ModelError::MissingTensor { name, arch: arch.name };
+    if let Some(spec) = arch.globals.iter().find(|s| s.required && !seen.contains(&(None, s.name))) {
+        return Err(missing(spec.name.to_string()));
     }
     for i in 0..c.n_layers {
-        let name = |t: &str| format!("blk.{i}.{t}.weight");
-        v.extend([
-            (name("attn_norm"), 0, c.width),
-            (name("attn_q"), c.q_width(), c.width),
-            (name("attn_k"), c.kv_width(), c.width),
-            (name("attn_v"), c.kv_width(), c.width),
-            (name("attn_output"), c.width, c.q_width()),
-            (name("ffn_norm"), 0, c.width),
-            (name("ffn_gate"), c.ffn_width, c.width),
-            (name("ffn_up"), c.ffn_width, c.width),
-            (name("ffn_down"), c.width, c.ffn_width),
-        ]);
+        if let Some(spec) = arch.layer.iter().find(|s| s.required && !seen.contains(&(Some(i), s.name))) {
+            return Err(missing(format!("blk.{i}.{}", spec.name)));
+        }
     }
-    v
+    Ok(pieces)
 }
 
 enum Content<B: Backend> {
     Matrix(B::Matrix),
     /// 1-D tensors are small: their bytes are gathered, then converted to f32 once complete.
-    Vector(QuantFormat, Vec<u8>),
-    Done(B::Vector),
+    Gather(QuantFormat, Vec<u8>),
+    Vector(B::Vector),
+    Host(Vec<f32>),
 }
 
 struct Part<B: Backend> {
+    layer: Option<usize>,
+    slot: Slot,
     info: TensorInfo,
     content: Content<B>,
     /// Bytes handed to the backend so far (a multiple of 4 until the tensor is complete).
@@ -120,25 +196,17 @@ pub struct WeightStream<B: Backend> {
 }
 
 impl<B: Backend> WeightStream<B> {
-    /// Checks every tensor the config needs (present, shape, supported type) and allocates it.
+    /// Checks every tensor of the file against the architecture (used, present, shape,
+    /// supported type) and allocates it.
     pub fn new(backend: &mut B, file: &GgufFile, config: ModelConfig) -> Result<Self, ModelError> {
         let mut parts = Vec::new();
-        for (name, rows, cols) in wanted(&config, file) {
-            let info = file.tensor(&name).ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
-            let dims: Vec<u64> = if rows == 0 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
-            if info.dims != dims {
-                return Err(ModelError::TensorShape { name, expected: dims, found: info.dims.clone() });
-            }
-            let format = info
-                .ggml_type
-                .format()
-                .ok_or_else(|| ModelError::UnsupportedTensorType { name: name.clone(), ty: info.ggml_type })?;
-            let content = if rows == 0 {
-                Content::Vector(format, Vec::with_capacity(info.n_bytes as usize))
-            } else {
-                Content::Matrix(backend.alloc_matrix(info, format)?)
+        for Piece { layer, slot, info } in place(&config, file)? {
+            let format = info.ggml_type.format().expect("place checked the type");
+            let content = match slot.holder() {
+                Holder::Matrix => Content::Matrix(backend.alloc_matrix(&info, format)?),
+                Holder::Vector | Holder::Host => Content::Gather(format, Vec::with_capacity(info.n_bytes as usize)),
             };
-            parts.push(Part { info: info.clone(), content, written: 0, carry: Vec::new() });
+            parts.push(Part { layer, slot, info, content, written: 0, carry: Vec::new() });
         }
         parts.sort_by_key(|p| p.info.offset);
         for pair in parts.windows(2) {
@@ -199,49 +267,57 @@ impl<B: Backend> WeightStream<B> {
         if let Some(part) = self.parts.get(self.next) {
             return Err(ModelError::Incomplete(part.info.name.clone()));
         }
-        let mut by_name: HashMap<String, Content<B>> =
-            self.parts.into_iter().map(|p| (p.info.name, p.content)).collect();
-        let has_output = by_name.contains_key("output.weight");
-        let mut matrix = |name: &str| match by_name.remove(name) {
-            Some(Content::Matrix(m)) => m,
-            _ => unreachable!("{name} was allocated as a matrix"),
+        let mut config = self.config;
+        let mut by_slot: HashMap<(Option<usize>, Slot), Content<B>> =
+            self.parts.into_iter().map(|p| ((p.layer, p.slot), p.content)).collect();
+        // `place` has checked that every required slot is filled, so only optional ones are
+        // ever absent below.
+        let mut matrix = |layer, slot| match by_slot.remove(&(layer, slot)) {
+            Some(Content::Matrix(m)) => Some(m),
+            _ => None,
         };
-        let token_embd = matrix("token_embd.weight");
-        let output = has_output.then(|| matrix("output.weight"));
-        let mut layers_m = Vec::with_capacity(self.config.n_layers);
-        for i in 0..self.config.n_layers {
-            let name = |t: &str| format!("blk.{i}.{t}.weight");
-            layers_m.push([
-                matrix(&name("attn_q")),
-                matrix(&name("attn_k")),
-                matrix(&name("attn_v")),
-                matrix(&name("attn_output")),
-                matrix(&name("ffn_gate")),
-                matrix(&name("ffn_up")),
-                matrix(&name("ffn_down")),
-            ]);
+        let token_embd = matrix(None, Slot::TokenEmbd).expect("required");
+        let output = matrix(None, Slot::Output);
+        let mut layer_matrices = Vec::with_capacity(config.n_layers);
+        for i in (0..config.n_layers).map(Some) {
+            let [wq, wk, wv, wo, gate, up, down] =
+                [Slot::Wq, Slot::Wk, Slot::Wv, Slot::Wo, Slot::Gate, Slot::Up, Slot::Down].map(|s| matrix(i, s).expect("required"));
+            layer_matrices.push((wq, wk, wv, wo, gate, up, down));
         }
-        let mut vector = |name: &str| match by_name.remove(name) {
-            Some(Content::Done(v)) => v,
-            _ => unreachable!("{name} was completed as a vector"),
+        let mut vector = |layer, slot| match by_slot.remove(&(layer, slot)) {
+            Some(Content::Vector(v)) => Some(v),
+            _ => None,
         };
-        let output_norm = vector("output_norm.weight");
-        let layers = layers_m
+        let output_norm = vector(None, Slot::OutputNorm).expect("required");
+        let layers = layer_matrices
             .into_iter()
             .enumerate()
-            .map(|(i, [wq, wk, wv, wo, ffn_gate, ffn_up, ffn_down])| LayerWeights {
-                attn_norm: vector(&format!("blk.{i}.attn_norm.weight")),
-                ffn_norm: vector(&format!("blk.{i}.ffn_norm.weight")),
-                wq,
-                wk,
-                wv,
-                wo,
-                ffn_gate,
-                ffn_up,
-                ffn_down,
+            .map(|(i, (wq, wk, wv, wo, ffn_gate, ffn_up, ffn_down))| {
+                let mut v = |slot| vector(Some(i), slot);
+                LayerWeights {
+                    attn_norm: v(Slot::AttnNorm).expect("required"),
+                    wq,
+                    wk,
+                    wv,
+                    wo,
+                    bq: v(Slot::Bq),
+                    bk: v(Slot::Bk),
+                    bv: v(Slot::Bv),
+                    q_norm: v(Slot::QNorm),
+                    k_norm: v(Slot::KNorm),
+                    post_attn_norm: v(Slot::PostAttnNorm),
+                    ffn_norm: v(Slot::FfnNorm).expect("required"),
+                    ffn_gate,
+                    ffn_up,
+                    ffn_down,
+                    post_ffn_norm: v(Slot::PostFfnNorm),
+                }
             })
             .collect();
-        Ok(Weights { config: self.config, token_embd, output_norm, output, layers })
+        if let Some(Content::Host(factors)) = by_slot.remove(&(None, Slot::RopeFactors)) {
+            config.rope_factors = Some(factors);
+        }
+        Ok(Weights { config, token_embd, output_norm, output, layers })
     }
 }
 
@@ -250,11 +326,14 @@ impl<B: Backend> Part<B> {
     fn feed(&mut self, backend: &mut B, mut bytes: &[u8]) -> Result<(), ModelError> {
         let n_bytes = self.info.n_bytes;
         match &mut self.content {
-            Content::Vector(format, gathered) => {
+            Content::Gather(format, gathered) => {
                 gathered.extend_from_slice(bytes);
                 if gathered.len() as u64 == n_bytes {
                     let values = dequantize_to_vec(*format, gathered, self.info.n_elems() as usize)?;
-                    self.content = Content::Done(backend.vector(&self.info.name, &values)?);
+                    self.content = match self.slot.holder() {
+                        Holder::Host => Content::Host(values),
+                        _ => Content::Vector(backend.vector(&self.info.name, &values)?),
+                    };
                 }
             }
             Content::Matrix(m) => {
@@ -281,7 +360,7 @@ impl<B: Backend> Part<B> {
                     backend.finish_matrix(m)?;
                 }
             }
-            Content::Done(_) => {}
+            Content::Vector(_) | Content::Host(_) => {}
         }
         Ok(())
     }

@@ -98,13 +98,13 @@ fn engine_code(e: &EngineError) -> &'static str {
 fn model_code(e: &ModelError) -> &'static str {
     match e {
         ModelError::Gguf(e) => gguf_code(e),
-        ModelError::UnsupportedArchitecture { .. } => "unsupported_arch",
+        ModelError::UnsupportedArchitecture { .. } | ModelError::UnexpectedTensor { .. } => "unsupported_arch",
         ModelError::UnsupportedTensorType { .. } => "unsupported_quant",
         ModelError::Incomplete(_) => "truncated",
         ModelError::ContextOverflow { .. } => "context_overflow",
         ModelError::Gpu(e) => gpu_code(e),
         ModelError::Io(_) => "network",
-        ModelError::MissingTensor(_)
+        ModelError::MissingTensor { .. }
         | ModelError::TensorShape { .. }
         | ModelError::BadConfig(_)
         | ModelError::Quant(_) => "invalid_model",

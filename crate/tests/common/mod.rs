@@ -38,14 +38,23 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
 }
 
 pub fn open_model() -> (FileSource, GgufFile) {
-    let mut source = FileSource::open(model_path()).unwrap();
+    open_model_at(&model_path())
+}
+
+pub fn open_model_at(path: &std::path::Path) -> (FileSource, GgufFile) {
+    let mut source = FileSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file = GgufFile::read(&mut source).unwrap();
     (source, file)
 }
 
-/// The model's weights on `backend`.
+/// The test model's weights on `backend`.
 pub fn load_weights<B: Backend>(backend: &mut B) -> Weights<B> {
-    let (mut source, file) = open_model();
+    load_weights_at(backend, &model_path())
+}
+
+/// The weights of the model at `path` on `backend`.
+pub fn load_weights_at<B: Backend>(backend: &mut B, path: &std::path::Path) -> Weights<B> {
+    let (mut source, file) = open_model_at(path);
     let config = ModelConfig::from_gguf(&file).unwrap();
     Weights::load(backend, &file, &mut source, config, &mut |_| {}).unwrap()
 }
@@ -61,7 +70,12 @@ pub fn argmax(row: &[f32]) -> usize {
 
 /// Teacher-forced logits for every position of `tokens`, from one batch or token by token.
 pub fn logits<B: Backend>(b: &mut B, tokens: &[u32], one_at_a_time: bool) -> Vec<f32> {
-    let weights = load_weights(b);
+    logits_at(b, &model_path(), tokens, one_at_a_time)
+}
+
+/// As `logits`, for the model at `path`.
+pub fn logits_at<B: Backend>(b: &mut B, path: &std::path::Path, tokens: &[u32], one_at_a_time: bool) -> Vec<f32> {
+    let weights = load_weights_at(b, path);
     let cache = b.cache(&weights.config, tokens.len()).unwrap();
     let act = Activations::new(b, &weights, tokens.len(), true).unwrap();
     if one_at_a_time {

@@ -1,4 +1,6 @@
-// The gated feed-forward activation, in place: gate = silu(gate) * up.
+// The gated feed-forward activation, in place: gate = act(gate) * up, with act SiLU (GELU == 0)
+// or GELU's tanh approximation (GELU == 1). Both are x * sigmoid(a): a = x for SiLU,
+// a = 2 sqrt(2/pi) (x + 0.044715 x^3) for GELU, a form whose exp cannot overflow into NaN.
 
 struct Params {
     len: u32,
@@ -15,5 +17,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let g = gate[i];
-    gate[i] = g / (1.0 + exp(-g)) * up[i];
+    var a = g;
+    if (GELU != 0u) {
+        a = 1.5957691 * (g + 0.044715 * g * g * g);
+    }
+    gate[i] = g / (1.0 + exp(-a)) * up[i];
 }
