@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # llama.cpp, the reference, through llama-cpp-python (its `llama_cpp.server` is a real
 # OpenAI-compatible server for the cloud tests; its bindings serve requantized_agreement.py and
-# the benchmarks), in a virtualenv under ~/.cache/torchlight. Prints the virtualenv's python.
+# the benchmarks), in a virtualenv under ~/.cache/torchlight, with llama.cpp's `gguf` package
+# (tests/golden/families.py writes its tiny models with it). Prints the virtualenv's python.
 #
 # llama.cpp builds from source (about 5 minutes on 2 cores), once per machine and CPU build
 # flags. Not with its default native flags: on Intel Xeons with AMX those builds segfault on the
@@ -12,6 +13,8 @@
 source "$(dirname "$0")/steps.sh"
 
 VERSION=0.3.36
+# The gguf-py that llama-cpp-python $VERSION's llama.cpp carries (vendor/llama.cpp/gguf-py).
+GGUF_VERSION=0.19.0
 cache="${TORCHLIGHT_CACHE:-$HOME/.cache/torchlight}"
 venv="$cache/llama-server"
 
@@ -50,5 +53,12 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$VERSION $cmake_args" ] \
         --find-links "$wheels" "llama-cpp-python==$VERSION" >&2
     "$venv/bin/pip" install -q --no-cache-dir --find-links "$wheels" "llama-cpp-python[server]==$VERSION" >&2
     echo "$VERSION $cmake_args" >"$stamp"
+fi
+# Apart from the build, so that a virtualenv made before gguf was needed keeps its llama.cpp.
+if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("gguf"))' 2>/dev/null || true)" \
+    != "$GGUF_VERSION" ]; then
+    step "installing gguf $GGUF_VERSION into $venv (the tiny models of tests/golden/families.py)" \
+        "pip must reach PyPI; the errors are above"
+    "$venv/bin/pip" install -q --no-cache-dir "gguf==$GGUF_VERSION" >&2
 fi
 echo "$venv/bin/python"

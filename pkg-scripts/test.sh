@@ -16,14 +16,19 @@ bash pkg-scripts/setup.sh
 # Mesa's Vulkan loader warns on every device open without this; the warning is noise.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
+# llama.cpp, the reference: it writes the goldens of the tiny models of every family, which
+# the Rust tests (crate/tests/families.rs) compare with.
+step "setting up llama.cpp (pkg-scripts/setup-llama-server.sh)"
+llama_python="$(bash pkg-scripts/setup-llama-server.sh)"
+step "writing tiny models of every family and llama.cpp's logits for them (tests/golden/families.py)" "$TESTS_FAILED"
+"$llama_python" tests/golden/families.py --out target/families
+
 step "building and running the Rust tests (cargo test --release --workspace)" "$TESTS_FAILED"
 cargo test --release --workspace
 # The NEON kernels, cross-built for aarch64 and run under qemu.
 step "testing the NEON kernels on aarch64 under qemu (pkg-scripts/test-aarch64.sh)" "$TESTS_FAILED"
 bash pkg-scripts/test-aarch64.sh
 # A file llama.cpp itself requantized (Q3_K among its tensors), against llama.cpp, on both backends.
-step "setting up llama.cpp (pkg-scripts/setup-llama-server.sh)"
-llama_python="$(bash pkg-scripts/setup-llama-server.sh)"
 step "comparing with llama.cpp on a file it requantized (tests/golden/requantized_agreement.py)" "$TESTS_FAILED"
 "$llama_python" tests/golden/requantized_agreement.py --cli target/release/torchlight \
     --model models/SmolLM2-135M-Instruct.Q4_1.gguf --backends cpu,gpu

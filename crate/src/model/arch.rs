@@ -35,8 +35,11 @@ pub enum Slot {
     TokenEmbd,
     OutputNorm,
     Output,
-    /// Llama 3's per-frequency rotary divisors: read to the host, into the rope tables.
+    /// Per-frequency rotary divisors (Llama 3's, Phi-3's short ones): read to the host, into
+    /// the rope tables.
     RopeFactors,
+    /// Phi-3's LongRoPE divisors for contexts past the original one.
+    RopeFactorsLong,
     AttnNorm,
     Wq,
     Wk,
@@ -71,7 +74,7 @@ impl Slot {
         use Slot::*;
         match self {
             TokenEmbd | Output | Wq | Wk | Wv | Wo | Gate | Up | Down => Holder::Matrix,
-            RopeFactors => Holder::Host,
+            RopeFactors | RopeFactorsLong => Holder::Host,
             _ => Holder::Vector,
         }
     }
@@ -140,13 +143,14 @@ const fn with<const A: usize, const B: usize, const N: usize>(a: [TensorSpec; A]
 }
 
 const LLAMA_GLOBALS: [TensorSpec; 4] = with(EMBEDDINGS, [opt("rope_freqs.weight", &[RopeFactors])]);
+const PHI3_GLOBALS: [TensorSpec; 5] = with(
+    EMBEDDINGS,
+    [opt("rope_factors_short.weight", &[RopeFactors]), opt("rope_factors_long.weight", &[RopeFactorsLong])],
+);
+/// Llama's layer, with the q/k/v biases some llama files and all Qwen2 ones carry.
 const LLAMA_LAYERS: [TensorSpec; 12] = with(
     LLAMA_LAYER,
     [opt("attn_q.bias", &[Bq]), opt("attn_k.bias", &[Bk]), opt("attn_v.bias", &[Bv])],
-);
-const QWEN2_LAYERS: [TensorSpec; 12] = with(
-    LLAMA_LAYER,
-    [req("attn_q.bias", &[Bq]), req("attn_k.bias", &[Bk]), req("attn_v.bias", &[Bv])],
 );
 const QWEN3_LAYERS: [TensorSpec; 11] =
     with(LLAMA_LAYER, [req("attn_q_norm.weight", &[QNorm]), req("attn_k_norm.weight", &[KNorm])]);
@@ -188,7 +192,8 @@ const ARCHITECTURES: &[Architecture] = &[
         scale_embeddings: false,
         sliding: None,
         globals: &EMBEDDINGS,
-        layer: &QWEN2_LAYERS,
+        // Qwen2's q/k/v biases are optional in llama.cpp too; Qwen2.5 files all have them.
+        layer: &LLAMA_LAYERS,
     },
     Architecture {
         name: "qwen3",
@@ -215,7 +220,7 @@ const ARCHITECTURES: &[Architecture] = &[
         activation: Activation::Silu,
         scale_embeddings: false,
         sliding: None,
-        globals: &EMBEDDINGS,
+        globals: &PHI3_GLOBALS,
         layer: &PHI3_LAYERS,
     },
 ];

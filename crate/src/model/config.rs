@@ -21,8 +21,14 @@ pub struct ModelConfig {
     pub train_context: usize,
     /// Linear rotary scaling: positions are multiplied by this (1 / the file's factor).
     pub rope_scale: f32,
-    /// Llama 3's per-frequency divisors (`rope_freqs.weight`), filled in when the weights load.
+    /// Per-frequency divisors, filled in when the weights load: Llama 3's `rope_freqs.weight`,
+    /// Phi-3's `rope_factors_short.weight`.
     pub rope_factors: Option<Vec<f32>>,
+    /// Phi-3's `rope_factors_long.weight`, for contexts past `rope_original_context`.
+    pub rope_factors_long: Option<Vec<f32>>,
+    pub rope_original_context: usize,
+    /// LongRoPE's attention factor (`rope.scaling.attn_factor`), else 1.
+    pub rope_mscale: f32,
     /// Multiplies attention scores: 1 / sqrt(head size) unless the model says otherwise.
     pub attn_scale: f32,
     /// Keys a sliding layer's query sees, itself included (Gemma 3).
@@ -120,6 +126,15 @@ impl ModelConfig {
             train_context: file.usize(&key("context_length"))?,
             rope_scale,
             rope_factors: None,
+            rope_factors_long: None,
+            rope_original_context: match file.get(&key("rope.scaling.original_context_length")) {
+                Some(_) => file.usize(&key("rope.scaling.original_context_length"))?,
+                None => usize::MAX,
+            },
+            rope_mscale: match file.get(&key("rope.scaling.attn_factor")) {
+                Some(_) => file.f32(&key("rope.scaling.attn_factor"))?,
+                None => 1.0,
+            },
             attn_scale,
             sliding_window,
             embed_scale: if arch.scale_embeddings { (width as f32).sqrt() } else { 1.0 },

@@ -14,7 +14,7 @@ pub use backend::{AttentionShape, Backend, READ_PIECE};
 pub use config::{LayerAttention, ModelConfig};
 pub use forward::{activation_buffers, forward, Activations, Logits};
 pub use reference::{Buffer as ReferenceBuffer, Cache as ReferenceCache, Matrix as ReferenceMatrix, ReferenceBackend};
-pub use rope::{rope_table, rope_tables};
+pub use rope::{rope_table, rope_tables, Rotation};
 pub use weights::{LayerWeights, WeightStream, Weights};
 
 use crate::gguf::GgufError;

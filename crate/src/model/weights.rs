@@ -95,7 +95,7 @@ fn slot_dims(slot: Slot, c: &ModelConfig) -> Vec<u64> {
         Slot::Bq => vec![c.q_width() as u64],
         Slot::Bk | Slot::Bv => vec![c.kv_width() as u64],
         Slot::QNorm | Slot::KNorm => vec![c.head_dim as u64],
-        Slot::RopeFactors => vec![(c.rope_dim / 2) as u64],
+        Slot::RopeFactors | Slot::RopeFactorsLong => vec![(c.rope_dim / 2) as u64],
     }
 }
 
@@ -314,9 +314,12 @@ impl<B: Backend> WeightStream<B> {
                 }
             })
             .collect();
-        if let Some(Content::Host(factors)) = by_slot.remove(&(None, Slot::RopeFactors)) {
-            config.rope_factors = Some(factors);
-        }
+        let mut host = |slot| match by_slot.remove(&(None, slot)) {
+            Some(Content::Host(values)) => Some(values),
+            _ => None,
+        };
+        config.rope_factors = host(Slot::RopeFactors);
+        config.rope_factors_long = host(Slot::RopeFactorsLong);
         Ok(Weights { config, token_embd, output_norm, output, layers })
     }
 }

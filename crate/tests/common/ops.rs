@@ -57,6 +57,9 @@ pub fn config_for(arch: &str, heads: usize, kv_heads: usize, head_dim: usize, ro
         train_context: 4096,
         rope_scale: 1.0,
         rope_factors: None,
+        rope_factors_long: None,
+        rope_original_context: usize::MAX,
+        rope_mscale: 1.0,
         attn_scale: 1.0 / (head_dim as f32).sqrt(),
         sliding_window: None,
         embed_scale: 1.0,
@@ -146,6 +149,7 @@ pub fn rope<B: Backend>(b: &mut B, label: &str) {
             if arch == "llama" {
                 config.rope_factors = Some((0..rope_dim / 2).map(|i| 1.0 + i as f32 * 0.3).collect());
                 config.rope_scale = 0.25;
+                config.rope_mscale = 1.19;
             }
             let (cb, cr) = (b.cache(&config, 1100).unwrap(), r.cache(&config, 1100).unwrap());
             let width = heads * head_dim;
