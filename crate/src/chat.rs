@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::gguf::{GgufError, GgufFile};
+use crate::reasoning;
 
 /// One turn of a conversation. `role` is usually "system", "user" or "assistant".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,11 +64,23 @@ const CHATML: &str = "{%- for message in messages -%}\
 
 const NAME: &str = "chat_template";
 
+/// What a render asks of the template besides the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// End with the opening of an assistant turn, for the model to complete.
+    pub add_generation_prompt: bool,
+    /// The template's `enable_thinking`, as llama.cpp's server and Hugging Face pass it: Qwen3's
+    /// renders an empty think block when it is false, so the model answers at once. Templates
+    /// that do not think ignore it.
+    pub enable_thinking: bool,
+}
+
 #[derive(Debug)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
+    thinks: bool,
 }
 
 impl ChatTemplate {
@@ -95,16 +108,28 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_template_owned(NAME, source.to_string()).map_err(ChatError::Syntax)?;
-        Ok(Self { env, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
+        Ok(Self {
+            env,
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+            thinks: source.contains(reasoning::OPEN_TAG),
+        })
     }
 
-    /// The prompt for `messages`. With `add_generation_prompt` it ends with the opening of an
-    /// assistant turn, for the model to complete.
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
+    /// Whether the model writes its reasoning in `<think>` blocks, told by its template naming
+    /// the tag: Qwen3's strips such blocks from past answers and writes an empty one when
+    /// thinking is off, DeepSeek-R1's opens one in the prompt.
+    pub fn thinks(&self) -> bool {
+        self.thinks
+    }
+
+    /// The prompt for `messages`.
+    pub fn render(&self, messages: &[Message], options: RenderOptions) -> Result<String, ChatError> {
         let template = self.env.get_template(NAME).map_err(ChatError::Render)?;
         let ctx = context! {
             messages => messages,
-            add_generation_prompt => add_generation_prompt,
+            add_generation_prompt => options.add_generation_prompt,
+            enable_thinking => options.enable_thinking,
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
         };
@@ -177,8 +202,16 @@ impl io::Write for CappedOutput {
 mod tests {
     use super::*;
 
+    /// A conversation as it stands, with no turn opened for the model.
+    const TRANSCRIPT: RenderOptions = RenderOptions { add_generation_prompt: false, enable_thinking: true };
+    const GENERATE: RenderOptions = RenderOptions { add_generation_prompt: true, enable_thinking: true };
+
+    fn message(role: &str, content: &str) -> Message {
+        Message { role: role.into(), content: content.into() }
+    }
+
     fn user(content: &str) -> Message {
-        Message { role: "user".into(), content: content.into() }
+        message("user", content)
     }
 
     #[test]
@@ -191,7 +224,7 @@ mod tests {
         .unwrap();
         // As jinja2 renders it: `trim_blocks` eats the newline after a tag, `lstrip_blocks`
         // leaves the indentation before `{{`.
-        assert_eq!(t.render(&[user(" xy "), user("z")], false).unwrap(), "  XY!  Z");
+        assert_eq!(t.render(&[user(" xy "), user("z")], TRANSCRIPT).unwrap(), "  XY!  Z");
     }
 
     #[test]
@@ -204,20 +237,34 @@ mod tests {
     #[test]
     fn no_file_access() {
         let t = ChatTemplate::new("{% include '/etc/passwd' %}", "", "").unwrap();
-        let err = t.render(&[], false).unwrap_err();
+        let err = t.render(&[], TRANSCRIPT).unwrap_err();
         assert!(matches!(err, ChatError::Render(_)), "{err}");
     }
 
     #[test]
     fn output_is_capped() {
         let t = ChatTemplate::new("{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}", "", "").unwrap();
-        assert!(matches!(t.render(&[], false), Err(ChatError::OutputTooLong)));
+        assert!(matches!(t.render(&[], TRANSCRIPT), Err(ChatError::OutputTooLong)));
     }
 
     #[test]
     fn recursion_is_bounded() {
         let t = ChatTemplate::new("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "", "").unwrap();
-        let err = t.render(&[], false).unwrap_err();
+        let err = t.render(&[], TRANSCRIPT).unwrap_err();
         assert!(err.to_string().contains("recursion"), "{err}");
+    }
+
+    #[test]
+    fn enable_thinking_reaches_the_template() {
+        let t = ChatTemplate::new("{% if enable_thinking is false %}off{% else %}on{% endif %}", "", "").unwrap();
+        assert_eq!(t.render(&[], GENERATE).unwrap(), "on");
+        assert_eq!(t.render(&[], RenderOptions { enable_thinking: false, ..GENERATE }).unwrap(), "off");
+    }
+
+    #[test]
+    fn a_template_thinks_when_it_names_the_think_tag() {
+        let qwen3_like = "{{ messages[0].content.split('</think>')[-1] }}{% if enable_thinking is false %}<think>\n\n</think>{% endif %}";
+        assert!(ChatTemplate::new(qwen3_like, "", "").unwrap().thinks());
+        assert!(!ChatTemplate::new(CHATML, "", "").unwrap().thinks());
     }
 }

@@ -71,7 +71,7 @@ async fn answer<B: Backend>(
     request: &ChatRequest,
     on_delta: &js_sys::Function,
 ) -> Result<JsValue, WebError> {
-    let prompt = engine.chat_prompt(&request.messages)?;
+    let prompt = engine.chat_prompt(&request.messages, true)?.tokens;
     let mut thrown = None;
     let mut on_text = |piece: &str| match on_delta.call1(&JsValue::NULL, &piece.into()) {
         Ok(keep_going) if keep_going == JsValue::FALSE => ControlFlow::Break(()),
