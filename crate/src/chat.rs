@@ -1,6 +1,7 @@
 //! Chat templates: turning a conversation into the prompt text a model was trained on, with
-//! the Jinja template the GGUF file carries (`tokenizer.chat_template`), or ChatML when it
-//! carries none (llama.cpp's fallback too).
+//! the Jinja template the GGUF file carries (`tokenizer.chat_template`). A file that carries
+//! none gets its family's turn format where Torchlight knows it (Gemma's, as llama.cpp's
+//! built-in `gemma` template writes it), and ChatML otherwise (llama.cpp's fallback too).
 //!
 //! The template comes from the model file, so it is untrusted code. It runs in a MiniJinja
 //! environment that can reach nothing outside it (no loader, so no `include` or `import` of
@@ -62,6 +63,36 @@ const CHATML: &str = "{%- for message in messages -%}\
     {%- endfor -%}\
     {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
 
+/// Gemma's turns, as llama.cpp's built-in `gemma` template writes them: the assistant is
+/// `model`; there is no system turn, so system messages (trimmed, run together) open the next
+/// user turn, followed by a blank line; every message is trimmed of whitespace, C's `isspace`
+/// (`space`, raw characters: Jinja has no escapes for some). No BOS in the text: the tokenizer
+/// adds it where the file asks, as Gemma's do.
+const GEMMA: &str = "{%- set space = ' \t\n\r\u{b}\u{c}' -%}\
+    {%- set ns = namespace(system='') -%}\
+    {%- for message in messages -%}\
+    {%- if message.role == 'system' -%}\
+    {%- set ns.system = ns.system + message.content.strip(space) -%}\
+    {%- else -%}\
+    {%- set role = 'model' if message.role == 'assistant' else message.role -%}\
+    {{- '<start_of_turn>' + role + '\\n' -}}\
+    {%- if ns.system and role != 'model' -%}\
+    {{- ns.system + '\\n\\n' -}}\
+    {%- set ns.system = '' -%}\
+    {%- endif -%}\
+    {{- message.content.strip(space) + '<end_of_turn>\\n' -}}\
+    {%- endif -%}\
+    {%- endfor -%}\
+    {%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}";
+
+/// The turn format for a file without a template, by its `general.architecture`.
+fn builtin_template(architecture: Option<&str>) -> &'static str {
+    match architecture {
+        Some("gemma" | "gemma2" | "gemma3") => GEMMA,
+        _ => CHATML,
+    }
+}
+
 const NAME: &str = "chat_template";
 
 /// What a render asks of the template besides the messages.
@@ -84,12 +115,14 @@ pub struct ChatTemplate {
 }
 
 impl ChatTemplate {
-    /// The file's template, with its BOS and EOS token texts for the template to use; ChatML
-    /// when the file has no template.
+    /// The file's template, with its BOS and EOS token texts for the template to use; the
+    /// built-in format for the file's architecture when it has no template.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, ChatError> {
         let source = match file.get(TEMPLATE_KEY) {
             Some(_) => file.str(TEMPLATE_KEY)?,
-            None => CHATML,
+            // A missing or odd architecture is the model loader's to report; here it only
+            // means no family format is known.
+            None => builtin_template(file.get("general.architecture").and_then(|v| v.as_str())),
         };
         Self::new(
             source,
@@ -266,5 +299,53 @@ mod tests {
         let qwen3_like = "{{ messages[0].content.split('</think>')[-1] }}{% if enable_thinking is false %}<think>\n\n</think>{% endif %}";
         assert!(ChatTemplate::new(qwen3_like, "", "").unwrap().thinks());
         assert!(!ChatTemplate::new(CHATML, "", "").unwrap().thinks());
+        assert!(!ChatTemplate::new(GEMMA, "", "").unwrap().thinks());
+    }
+
+    /// The strings llama.cpp's built-in `gemma` template (`llm_chat_apply_template` in
+    /// src/llama-chat.cpp) writes for the same messages: `llama_chat_apply_template("gemma", ...)`
+    /// of llama-cpp-python 0.3.36 gave each of them.
+    #[test]
+    fn gemma_renders_as_llama_cpp_does() {
+        let gemma = ChatTemplate::new(GEMMA, "<bos>", "<eos>").unwrap();
+        let render = |messages: &[Message], options| gemma.render(messages, options).unwrap();
+
+        let chat = [user("Hi!"), message("assistant", "Hello."), user("How are you?")];
+        assert_eq!(
+            render(&chat, GENERATE),
+            "<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n\
+             <start_of_turn>user\nHow are you?<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert_eq!(
+            render(&chat, TRANSCRIPT),
+            "<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n\
+             <start_of_turn>user\nHow are you?<end_of_turn>\n"
+        );
+        // The system message opens the first user turn; every message is trimmed of C's
+        // whitespace (tab, newline, vertical tab, form feed, carriage return, space), but not of
+        // other Unicode spaces.
+        let chat =
+            [message("system", " Be brief.\n"), user("\t\u{b}Hi!\u{c}\r\n"), message("assistant", "\u{a0}Hello. ")];
+        assert_eq!(
+            render(&chat, GENERATE),
+            "<start_of_turn>user\nBe brief.\n\nHi!<end_of_turn>\n<start_of_turn>model\n\u{a0}Hello.<end_of_turn>\n\
+             <start_of_turn>model\n"
+        );
+        // System messages run together, wait for a user turn past a model one, and are used once.
+        let chat =
+            [message("system", "One."), message("system", " Two."), message("assistant", "Hi."), user("a"), user("b")];
+        assert_eq!(
+            render(&chat, GENERATE),
+            "<start_of_turn>model\nHi.<end_of_turn>\n<start_of_turn>user\nOne.Two.\n\na<end_of_turn>\n\
+             <start_of_turn>user\nb<end_of_turn>\n<start_of_turn>model\n"
+        );
+        // Other roles keep their names and take the system text too; a system message with no
+        // turn after it is dropped.
+        let chat = [user("q"), message("system", "late"), message("tool", "42"), message("system", "never")];
+        assert_eq!(
+            render(&chat, TRANSCRIPT),
+            "<start_of_turn>user\nq<end_of_turn>\n<start_of_turn>tool\nlate\n\n42<end_of_turn>\n"
+        );
+        assert_eq!(render(&[], GENERATE), "<start_of_turn>model\n");
     }
 }

@@ -2,7 +2,8 @@
 //! tests/golden/chat_greedy.json exactly as jinja2 did for llama.cpp's golden run, Qwen3's
 //! (tests/data/qwen3_chat_template.jinja) every case of tests/data/qwen3_renders.json, with
 //! thinking on and off, as jinja2 does for Hugging Face (tests/golden/make_qwen3_renders.py);
-//! and hostile templates must fail quickly with an error that says why.
+//! a file without a template gets its family's format; and hostile templates must fail quickly
+//! with an error that says why.
 //!
 //! The model comes from `TORCHLIGHT_TEST_MODEL`, or `<repo>/models/`; when it is missing the
 //! tests that need it fail and say how to fetch it.
@@ -81,6 +82,32 @@ fn file_without_template_gets_chatml() {
         template.render(&messages, TRANSCRIPT).unwrap(),
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
     );
+    // The same for another family without a format of its own, or for no family named.
+    file.metadata.insert("general.architecture".into(), Value::String("qwen2".into()));
+    let other = ChatTemplate::from_gguf(&file).unwrap();
+    file.metadata.remove("general.architecture");
+    let unnamed = ChatTemplate::from_gguf(&file).unwrap();
+    for template in [other, unnamed] {
+        assert_eq!(
+            template.render(&messages, GENERATE).unwrap(),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+}
+
+#[test]
+fn gemma_file_without_template_gets_gemmas_turns() {
+    let mut file = model_file();
+    assert!(file.metadata.remove("tokenizer.chat_template").is_some());
+    let messages = [message("system", "Be brief."), message("user", "hi")];
+    for arch in ["gemma", "gemma2", "gemma3"] {
+        file.metadata.insert("general.architecture".into(), Value::String(arch.into()));
+        assert_eq!(
+            ChatTemplate::from_gguf(&file).unwrap().render(&messages, GENERATE).unwrap(),
+            "<start_of_turn>user\nBe brief.\n\nhi<end_of_turn>\n<start_of_turn>model\n",
+            "{arch}"
+        );
+    }
 }
 
 #[derive(Deserialize)]
