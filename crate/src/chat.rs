@@ -1,6 +1,7 @@
 //! Chat templates: turning a conversation into the prompt text a model was trained on, with
-//! the Jinja template the GGUF file carries (`tokenizer.chat_template`), or ChatML when it
-//! carries none (llama.cpp's fallback too).
+//! the Jinja template the GGUF file carries (`tokenizer.chat_template`). A file that carries
+//! none gets its family's turn format where Torchlight knows it (Gemma's, as llama.cpp's
+//! built-in `gemma` template writes it), and ChatML otherwise (llama.cpp's fallback too).
 //!
 //! The template comes from the model file, so it is untrusted code. It runs in a MiniJinja
 //! environment that can reach nothing outside it (no loader, so no `include` or `import` of
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::gguf::{GgufError, GgufFile};
+use crate::reasoning;
 
 /// One turn of a conversation. `role` is usually "system", "user" or "assistant".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,22 +63,66 @@ const CHATML: &str = "{%- for message in messages -%}\
     {%- endfor -%}\
     {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
 
+/// Gemma's turns, as llama.cpp's built-in `gemma` template writes them: the assistant is
+/// `model`; there is no system turn, so system messages (trimmed, run together) open the next
+/// user turn, followed by a blank line; every message is trimmed of whitespace, C's `isspace`
+/// (`space`, raw characters: Jinja has no escapes for some). No BOS in the text: the tokenizer
+/// adds it where the file asks, as Gemma's do.
+const GEMMA: &str = "{%- set space = ' \t\n\r\u{b}\u{c}' -%}\
+    {%- set ns = namespace(system='') -%}\
+    {%- for message in messages -%}\
+    {%- if message.role == 'system' -%}\
+    {%- set ns.system = ns.system + message.content.strip(space) -%}\
+    {%- else -%}\
+    {%- set role = 'model' if message.role == 'assistant' else message.role -%}\
+    {{- '<start_of_turn>' + role + '\\n' -}}\
+    {%- if ns.system and role != 'model' -%}\
+    {{- ns.system + '\\n\\n' -}}\
+    {%- set ns.system = '' -%}\
+    {%- endif -%}\
+    {{- message.content.strip(space) + '<end_of_turn>\\n' -}}\
+    {%- endif -%}\
+    {%- endfor -%}\
+    {%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}";
+
+/// The turn format for a file without a template, by its `general.architecture`.
+fn builtin_template(architecture: Option<&str>) -> &'static str {
+    match architecture {
+        Some("gemma" | "gemma2" | "gemma3") => GEMMA,
+        _ => CHATML,
+    }
+}
+
 const NAME: &str = "chat_template";
+
+/// What a render asks of the template besides the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// End with the opening of an assistant turn, for the model to complete.
+    pub add_generation_prompt: bool,
+    /// The template's `enable_thinking`, as llama.cpp's server and Hugging Face pass it: Qwen3's
+    /// renders an empty think block when it is false, so the model answers at once. Templates
+    /// that do not think ignore it.
+    pub enable_thinking: bool,
+}
 
 #[derive(Debug)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
+    thinks: bool,
 }
 
 impl ChatTemplate {
-    /// The file's template, with its BOS and EOS token texts for the template to use; ChatML
-    /// when the file has no template.
+    /// The file's template, with its BOS and EOS token texts for the template to use; the
+    /// built-in format for the file's architecture when it has no template.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, ChatError> {
         let source = match file.get(TEMPLATE_KEY) {
             Some(_) => file.str(TEMPLATE_KEY)?,
-            None => CHATML,
+            // A missing or odd architecture is the model loader's to report; here it only
+            // means no family format is known.
+            None => builtin_template(file.get("general.architecture").and_then(|v| v.as_str())),
         };
         Self::new(
             source,
@@ -95,16 +141,28 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_template_owned(NAME, source.to_string()).map_err(ChatError::Syntax)?;
-        Ok(Self { env, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
+        Ok(Self {
+            env,
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+            thinks: source.contains(reasoning::OPEN_TAG),
+        })
     }
 
-    /// The prompt for `messages`. With `add_generation_prompt` it ends with the opening of an
-    /// assistant turn, for the model to complete.
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, ChatError> {
+    /// Whether the model writes its reasoning in `<think>` blocks, told by its template naming
+    /// the tag: Qwen3's strips such blocks from past answers and writes an empty one when
+    /// thinking is off, DeepSeek-R1's opens one in the prompt.
+    pub fn thinks(&self) -> bool {
+        self.thinks
+    }
+
+    /// The prompt for `messages`.
+    pub fn render(&self, messages: &[Message], options: RenderOptions) -> Result<String, ChatError> {
         let template = self.env.get_template(NAME).map_err(ChatError::Render)?;
         let ctx = context! {
             messages => messages,
-            add_generation_prompt => add_generation_prompt,
+            add_generation_prompt => options.add_generation_prompt,
+            enable_thinking => options.enable_thinking,
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
         };
@@ -177,8 +235,16 @@ impl io::Write for CappedOutput {
 mod tests {
     use super::*;
 
+    /// A conversation as it stands, with no turn opened for the model.
+    const TRANSCRIPT: RenderOptions = RenderOptions { add_generation_prompt: false, enable_thinking: true };
+    const GENERATE: RenderOptions = RenderOptions { add_generation_prompt: true, enable_thinking: true };
+
+    fn message(role: &str, content: &str) -> Message {
+        Message { role: role.into(), content: content.into() }
+    }
+
     fn user(content: &str) -> Message {
-        Message { role: "user".into(), content: content.into() }
+        message("user", content)
     }
 
     #[test]
@@ -191,7 +257,7 @@ mod tests {
         .unwrap();
         // As jinja2 renders it: `trim_blocks` eats the newline after a tag, `lstrip_blocks`
         // leaves the indentation before `{{`.
-        assert_eq!(t.render(&[user(" xy "), user("z")], false).unwrap(), "  XY!  Z");
+        assert_eq!(t.render(&[user(" xy "), user("z")], TRANSCRIPT).unwrap(), "  XY!  Z");
     }
 
     #[test]
@@ -204,20 +270,82 @@ mod tests {
     #[test]
     fn no_file_access() {
         let t = ChatTemplate::new("{% include '/etc/passwd' %}", "", "").unwrap();
-        let err = t.render(&[], false).unwrap_err();
+        let err = t.render(&[], TRANSCRIPT).unwrap_err();
         assert!(matches!(err, ChatError::Render(_)), "{err}");
     }
 
     #[test]
     fn output_is_capped() {
         let t = ChatTemplate::new("{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}", "", "").unwrap();
-        assert!(matches!(t.render(&[], false), Err(ChatError::OutputTooLong)));
+        assert!(matches!(t.render(&[], TRANSCRIPT), Err(ChatError::OutputTooLong)));
     }
 
     #[test]
     fn recursion_is_bounded() {
         let t = ChatTemplate::new("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "", "").unwrap();
-        let err = t.render(&[], false).unwrap_err();
+        let err = t.render(&[], TRANSCRIPT).unwrap_err();
         assert!(err.to_string().contains("recursion"), "{err}");
+    }
+
+    #[test]
+    fn enable_thinking_reaches_the_template() {
+        let t = ChatTemplate::new("{% if enable_thinking is false %}off{% else %}on{% endif %}", "", "").unwrap();
+        assert_eq!(t.render(&[], GENERATE).unwrap(), "on");
+        assert_eq!(t.render(&[], RenderOptions { enable_thinking: false, ..GENERATE }).unwrap(), "off");
+    }
+
+    #[test]
+    fn a_template_thinks_when_it_names_the_think_tag() {
+        let qwen3_like = "{{ messages[0].content.split('</think>')[-1] }}{% if enable_thinking is false %}<think>\n\n</think>{% endif %}";
+        assert!(ChatTemplate::new(qwen3_like, "", "").unwrap().thinks());
+        assert!(!ChatTemplate::new(CHATML, "", "").unwrap().thinks());
+        assert!(!ChatTemplate::new(GEMMA, "", "").unwrap().thinks());
+    }
+
+    /// The strings llama.cpp's built-in `gemma` template (`llm_chat_apply_template` in
+    /// src/llama-chat.cpp) writes for the same messages: `llama_chat_apply_template("gemma", ...)`
+    /// of llama-cpp-python 0.3.36 gave each of them.
+    #[test]
+    fn gemma_renders_as_llama_cpp_does() {
+        let gemma = ChatTemplate::new(GEMMA, "<bos>", "<eos>").unwrap();
+        let render = |messages: &[Message], options| gemma.render(messages, options).unwrap();
+
+        let chat = [user("Hi!"), message("assistant", "Hello."), user("How are you?")];
+        assert_eq!(
+            render(&chat, GENERATE),
+            "<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n\
+             <start_of_turn>user\nHow are you?<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert_eq!(
+            render(&chat, TRANSCRIPT),
+            "<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n\
+             <start_of_turn>user\nHow are you?<end_of_turn>\n"
+        );
+        // The system message opens the first user turn; every message is trimmed of C's
+        // whitespace (tab, newline, vertical tab, form feed, carriage return, space), but not of
+        // other Unicode spaces.
+        let chat =
+            [message("system", " Be brief.\n"), user("\t\u{b}Hi!\u{c}\r\n"), message("assistant", "\u{a0}Hello. ")];
+        assert_eq!(
+            render(&chat, GENERATE),
+            "<start_of_turn>user\nBe brief.\n\nHi!<end_of_turn>\n<start_of_turn>model\n\u{a0}Hello.<end_of_turn>\n\
+             <start_of_turn>model\n"
+        );
+        // System messages run together, wait for a user turn past a model one, and are used once.
+        let chat =
+            [message("system", "One."), message("system", " Two."), message("assistant", "Hi."), user("a"), user("b")];
+        assert_eq!(
+            render(&chat, GENERATE),
+            "<start_of_turn>model\nHi.<end_of_turn>\n<start_of_turn>user\nOne.Two.\n\na<end_of_turn>\n\
+             <start_of_turn>user\nb<end_of_turn>\n<start_of_turn>model\n"
+        );
+        // Other roles keep their names and take the system text too; a system message with no
+        // turn after it is dropped.
+        let chat = [user("q"), message("system", "late"), message("tool", "42"), message("system", "never")];
+        assert_eq!(
+            render(&chat, TRANSCRIPT),
+            "<start_of_turn>user\nq<end_of_turn>\n<start_of_turn>tool\nlate\n\n42<end_of_turn>\n"
+        );
+        assert_eq!(render(&[], GENERATE), "<start_of_turn>model\n");
     }
 }

@@ -5,9 +5,10 @@ use std::ops::ControlFlow;
 
 use web_time::{Duration, Instant};
 
-use crate::chat::{ChatError, ChatTemplate, Message};
+use crate::chat::{ChatError, ChatTemplate, Message, RenderOptions};
 use crate::gguf::{ByteSource, GgufFile};
 use crate::model::{forward, Activations, Backend, Logits, ModelConfig, ModelError, Weights};
+use crate::reasoning::Reasoning;
 use crate::sample::{SampleError, Sampler, SamplingParams, StopStrings};
 use crate::tokenizer::{TextStream, Tokenizer, TokenizerError};
 
@@ -96,6 +97,15 @@ impl Generation {
     }
 }
 
+/// A conversation's prompt, ready to generate from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatPrompt {
+    pub tokens: Vec<u32>,
+    /// How the answer's reasoning is told from its content: give it to a
+    /// [`ReasoningSplitter`](crate::reasoning::ReasoningSplitter) with the answer's text.
+    pub reasoning: Reasoning,
+}
+
 pub struct Engine<B: Backend> {
     pub backend: B,
     pub weights: Weights<B>,
@@ -155,10 +165,12 @@ impl<B: Backend> Engine<B> {
         self.context
     }
 
-    /// The prompt for a conversation, through the model's chat template, as token ids.
-    pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>, EngineError> {
-        let text = self.chat.render(messages, true)?;
-        Ok(self.tokenizer.encode(&text, true, true)?)
+    /// The prompt for a conversation, through the model's chat template, for the model to
+    /// answer; `enable_thinking` goes to the template (see [`RenderOptions`]).
+    pub fn chat_prompt(&self, messages: &[Message], enable_thinking: bool) -> Result<ChatPrompt, EngineError> {
+        let text = self.chat.render(messages, RenderOptions { add_generation_prompt: true, enable_thinking })?;
+        let reasoning = if self.chat.thinks() { Reasoning::after(&text) } else { Reasoning::None };
+        Ok(ChatPrompt { tokens: self.tokenizer.encode(&text, true, true)?, reasoning })
     }
 
     fn check_fits(&self, needed: usize) -> Result<(), EngineError> {

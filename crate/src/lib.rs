@@ -4,6 +4,7 @@ pub mod chat;
 pub mod cloud;
 pub mod gguf;
 pub mod quant;
+pub mod reasoning;
 pub mod sample;
 pub mod tokenizer;
 pub mod gpu;

@@ -11,3 +11,4 @@ mod stop;
 pub use params::{SampleError, SamplingParams};
 pub use sampler::Sampler;
 pub use stop::{StopStep, StopStrings};
+pub(crate) use stop::partial_start;

@@ -1,6 +1,9 @@
 //! Chat templates: SmolLM2's own template must render every conversation of
-//! tests/golden/chat_greedy.json exactly as jinja2 did for llama.cpp's golden run, and hostile
-//! templates must fail quickly with an error that says why.
+//! tests/golden/chat_greedy.json exactly as jinja2 did for llama.cpp's golden run, Qwen3's
+//! (tests/data/qwen3_chat_template.jinja) every case of tests/data/qwen3_renders.json, with
+//! thinking on and off, as jinja2 does for Hugging Face (tests/golden/make_qwen3_renders.py);
+//! a file without a template gets its family's format; and hostile templates must fail quickly
+//! with an error that says why.
 //!
 //! The model comes from `TORCHLIGHT_TEST_MODEL`, or `<repo>/models/`; when it is missing the
 //! tests that need it fail and say how to fetch it.
@@ -10,8 +13,14 @@ use std::time::{Duration, Instant};
 mod common;
 
 use serde::Deserialize;
-use torchlight::chat::{ChatError, ChatTemplate, Message};
+use torchlight::chat::{ChatError, ChatTemplate, Message, RenderOptions};
+use torchlight::cpu::CpuBackend;
+use torchlight::engine::{Engine, LoadOptions};
 use torchlight::gguf::{GgufFile, Value};
+use torchlight::reasoning::Reasoning;
+
+const GENERATE: RenderOptions = RenderOptions { add_generation_prompt: true, enable_thinking: true };
+const TRANSCRIPT: RenderOptions = RenderOptions { add_generation_prompt: false, enable_thinking: true };
 
 #[derive(Deserialize)]
 struct Golden {
@@ -43,7 +52,7 @@ fn message(role: &str, content: &str) -> Message {
 fn smollm2_template_renders_like_jinja2() {
     let template = ChatTemplate::from_gguf(&model_file()).expect("load SmolLM2's chat template");
     for case in golden() {
-        let prompt = template.render(&case.messages, true).expect("render");
+        let prompt = template.render(&case.messages, GENERATE).expect("render");
         assert_eq!(prompt, case.prompt, "case {}", case.name);
     }
 }
@@ -56,7 +65,7 @@ fn smollm2_template_without_generation_prompt() {
     let expected =
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
                     <|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n4.<|im_end|>\n";
-    assert_eq!(template.render(&messages, false).unwrap(), expected);
+    assert_eq!(template.render(&messages, TRANSCRIPT).unwrap(), expected);
 }
 
 #[test]
@@ -66,13 +75,107 @@ fn file_without_template_gets_chatml() {
     let template = ChatTemplate::from_gguf(&file).unwrap();
     let messages = [message("system", "Be brief."), message("user", "hi")];
     assert_eq!(
-        template.render(&messages, true).unwrap(),
+        template.render(&messages, GENERATE).unwrap(),
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     );
     assert_eq!(
-        template.render(&messages, false).unwrap(),
+        template.render(&messages, TRANSCRIPT).unwrap(),
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
     );
+    // The same for another family without a format of its own, or for no family named.
+    file.metadata.insert("general.architecture".into(), Value::String("qwen2".into()));
+    let other = ChatTemplate::from_gguf(&file).unwrap();
+    file.metadata.remove("general.architecture");
+    let unnamed = ChatTemplate::from_gguf(&file).unwrap();
+    for template in [other, unnamed] {
+        assert_eq!(
+            template.render(&messages, GENERATE).unwrap(),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+}
+
+#[test]
+fn gemma_file_without_template_gets_gemmas_turns() {
+    let mut file = model_file();
+    assert!(file.metadata.remove("tokenizer.chat_template").is_some());
+    let messages = [message("system", "Be brief."), message("user", "hi")];
+    for arch in ["gemma", "gemma2", "gemma3"] {
+        file.metadata.insert("general.architecture".into(), Value::String(arch.into()));
+        assert_eq!(
+            ChatTemplate::from_gguf(&file).unwrap().render(&messages, GENERATE).unwrap(),
+            "<start_of_turn>user\nBe brief.\n\nhi<end_of_turn>\n<start_of_turn>model\n",
+            "{arch}"
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct Qwen3Renders {
+    cases: Vec<Qwen3Case>,
+}
+
+#[derive(Deserialize)]
+struct Qwen3Case {
+    name: String,
+    messages: Vec<Message>,
+    add_generation_prompt: bool,
+    enable_thinking: bool,
+    prompt: String,
+}
+
+fn test_data(name: &str) -> String {
+    let path = common::repo_root().join("crate/tests/data").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn qwen3_template() -> String {
+    test_data("qwen3_chat_template.jinja")
+}
+
+#[test]
+fn qwen3_template_renders_like_jinja2() {
+    let template = ChatTemplate::new(&qwen3_template(), "", "<|im_end|>").unwrap();
+    assert!(template.thinks());
+    let renders: Qwen3Renders = serde_json::from_str(&test_data("qwen3_renders.json")).unwrap();
+    assert_eq!(renders.cases.len(), 18);
+    for case in renders.cases {
+        let options =
+            RenderOptions { add_generation_prompt: case.add_generation_prompt, enable_thinking: case.enable_thinking };
+        let prompt = template.render(&case.messages, options).expect("render");
+        assert_eq!(prompt, case.prompt, "case {:?}, thinking {}", case.name, case.enable_thinking);
+    }
+}
+
+/// The engine's chat prompt says how to split the answer: by whether the template thinks, and
+/// where its prompt leaves a think block.
+#[test]
+fn chat_prompts_say_how_reasoning_splits() {
+    let (mut source, mut file) = common::open_model();
+    let mut engine = |template: Option<&str>| {
+        if let Some(template) = template {
+            file.metadata.insert("tokenizer.chat_template".into(), Value::String(template.into()));
+        }
+        let options = LoadOptions { context: 64, ..LoadOptions::default() };
+        Engine::load(CpuBackend::new(1), &file, &mut source, &options, &mut |_| {}).unwrap()
+    };
+    let question = [message("user", "Why is the sky blue?")];
+
+    let smollm2 = engine(None);
+    assert_eq!(smollm2.chat_prompt(&question, true).unwrap().reasoning, Reasoning::None);
+
+    // Qwen3 leaves the think block to the model; with thinking off it writes an empty one.
+    let qwen3 = engine(Some(&qwen3_template()));
+    let thinking = qwen3.chat_prompt(&question, true).unwrap();
+    let not_thinking = qwen3.chat_prompt(&question, false).unwrap();
+    assert_eq!((thinking.reasoning, not_thinking.reasoning), (Reasoning::MayOpen, Reasoning::MayOpen));
+    let text = |tokens: &[u32]| qwen3.tokenizer.decode(tokens);
+    assert!(text(&thinking.tokens).ends_with("<|im_start|>assistant\n"), "{:?}", text(&thinking.tokens));
+    assert_eq!(text(&not_thinking.tokens), text(&thinking.tokens) + "<think>\n\n</think>\n\n");
+
+    // A DeepSeek-R1-like template opens it in the prompt.
+    let opens = "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}<think>\n{% endif %}";
+    assert_eq!(engine(Some(opens)).chat_prompt(&question, true).unwrap().reasoning, Reasoning::Open);
 }
 
 #[test]
@@ -83,7 +186,7 @@ fn template_sees_the_vocabularys_bos_and_eos() {
         Value::String("{{ bos_token }}|{% for m in messages %}{{ m.content }}{% endfor %}|{{ eos_token }}".into()),
     );
     let template = ChatTemplate::from_gguf(&file).unwrap();
-    assert_eq!(template.render(&[message("user", "x")], true).unwrap(), "<|im_start|>|x|<|im_end|>");
+    assert_eq!(template.render(&[message("user", "x")], GENERATE).unwrap(), "<|im_start|>|x|<|im_end|>");
 }
 
 #[test]
@@ -95,13 +198,13 @@ fn runaway_loops_run_out_of_fuel_quickly() {
         "",
     )
     .unwrap();
-    let err = template.render(&[], true).unwrap_err();
+    let err = template.render(&[], GENERATE).unwrap_err();
     assert!(matches!(err, ChatError::OutOfFuel), "{err}");
     assert!(err.to_string().contains("ran out of fuel"), "{err}");
 
     // A single huge range is refused outright by the engine, before any work.
     let template = ChatTemplate::new("{% for i in range(100000000) %}x{% endfor %}", "", "").unwrap();
-    let err = template.render(&[], true).unwrap_err();
+    let err = template.render(&[], GENERATE).unwrap_err();
     assert!(err.to_string().contains("range has too many elements"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
 }
@@ -114,7 +217,7 @@ fn raise_exception_reports_the_templates_message() {
         "",
     )
     .unwrap();
-    let err = template.render(&[message("assistant", "hi")], true).unwrap_err();
+    let err = template.render(&[message("assistant", "hi")], GENERATE).unwrap_err();
     match &err {
         ChatError::Raised(message) => assert_eq!(message, "Conversation roles must alternate user/assistant"),
         other => panic!("expected Raised, got {other:?}"),
@@ -123,13 +226,13 @@ fn raise_exception_reports_the_templates_message() {
         err.to_string(),
         "the chat template raised an exception: Conversation roles must alternate user/assistant"
     );
-    assert!(template.render(&[message("user", "hi")], true).is_ok());
+    assert!(template.render(&[message("user", "hi")], GENERATE).is_ok());
 }
 
 #[test]
 fn errors_in_the_template_say_where() {
     let template = ChatTemplate::new("{{ messages[0].content.no_such_method() }}", "", "").unwrap();
-    let err = template.render(&[message("user", "hi")], true).unwrap_err();
+    let err = template.render(&[message("user", "hi")], GENERATE).unwrap_err();
     assert!(matches!(err, ChatError::Render(_)), "{err:?}");
     assert!(err.to_string().starts_with("the chat template failed:"), "{err}");
 }

@@ -16,7 +16,7 @@ fn breaking_from_on_text_ends_the_generation_after_that_piece() {
     let (mut source, file) = open_model();
     let options = LoadOptions { context: 128, ..LoadOptions::default() };
     let mut engine = Engine::load(gpu_backend(), &file, &mut source, &options, &mut |_| {}).unwrap();
-    let prompt = engine.chat_prompt(&[Message { role: "user".into(), content: "Count to ten.".into() }]).unwrap();
+    let prompt = engine.chat_prompt(&[Message { role: "user".into(), content: "Count to ten.".into() }], true).unwrap().tokens;
     let greedy = |max_tokens| GenerateOptions {
         max_tokens,
         sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },

@@ -36,7 +36,7 @@ fn conversation_reuses_the_cache(backend: impl Backend) {
     let options = LoadOptions { context: 256, ..LoadOptions::default() };
     let mut engine = Engine::load(backend, &file, &mut source, &options, &mut |_| {}).unwrap();
 
-    let first = engine.chat_prompt(&[user("What is the capital of France?")]).unwrap();
+    let first = engine.chat_prompt(&[user("What is the capital of France?")], true).unwrap().tokens;
     let answer = generate(&mut engine, &first, &greedy(12, true));
     assert_eq!(answer.cached_tokens, 0, "the first request found something cached");
 
@@ -46,7 +46,7 @@ fn conversation_reuses_the_cache(backend: impl Backend) {
         Message { role: "assistant".into(), content: answer.text.clone() },
         user("And of Italy?"),
     ];
-    let second = engine.chat_prompt(&messages).unwrap();
+    let second = engine.chat_prompt(&messages, true).unwrap().tokens;
     let cached = generate(&mut engine, &second, &greedy(8, true));
     assert!(
         cached.cached_tokens >= first.len() && cached.cached_tokens < second.len(),

@@ -22,6 +22,7 @@ const REQUEST_FIELDS = [
   "seed",
   "stop",
   "cache_prompt",
+  "enable_thinking",
 ];
 
 /** The fields the core reads, leaving out `undefined`s (which serde does not take as absent). */
@@ -35,6 +36,11 @@ function coreRequest(params) {
   const maxTokens = params.max_tokens ?? params.max_completion_tokens;
   if (maxTokens !== undefined) request.max_tokens = maxTokens;
   return request;
+}
+
+/** The answer's message: its content and, from a thinking model, its `reasoning_content`. */
+function message({ content, reasoning_content }) {
+  return reasoning_content ? { role: "assistant", content, reasoning_content } : { role: "assistant", content };
 }
 
 let completions = 0;
@@ -106,9 +112,7 @@ export class Engine {
       object: "chat.completion",
       created: now(),
       model: result.model,
-      choices: [
-        { index: 0, message: { role: "assistant", content: result.content }, finish_reason: result.finish_reason },
-      ],
+      choices: [{ index: 0, message: message(result), finish_reason: result.finish_reason }],
       usage: result.usage,
       tokens: result.tokens,
       timings: result.timings,
@@ -138,7 +142,7 @@ export class Engine {
     const cloud = (reason) => {
       const where = { used: "cloud", reason };
       return this.#cloud
-        .generate(params, (text) => onDelta(text, where, this.#cloud.model), signal, { reason, stream })
+        .generate(params, (text) => onDelta({ content: text }, where, this.#cloud.model), signal, { reason, stream })
         .then((result) => ({ ...result, route: where, model: this.#cloud.model }));
     };
     if (route === "cloud") return cloud("requested");
@@ -146,7 +150,7 @@ export class Engine {
     const where = { used: "local", backend: this.backend };
     let spoke = false;
     try {
-      const result = await this.#local.generate(request, (text) => ((spoke = true), onDelta(text, where, this.model)), signal);
+      const result = await this.#local.generate(request, (delta) => ((spoke = true), onDelta(delta, where, this.model)), signal);
       return { ...result, route: where, model: this.model };
     } catch (e) {
       const reason = FALLBACK_REASONS[e?.code];
@@ -166,7 +170,8 @@ export class Engine {
 
 /**
  * A streamed completion: an async iterable of `chat.completion.chunk` objects, one per piece of
- * text, then one with `finish_reason` and `usage`; each carries the `route` it came by. An aborted request ends the iteration by
+ * the answer (its `delta` has `content`, or `reasoning_content` for a thinking model's think
+ * blocks), then one with `finish_reason` and `usage`; each carries the `route` it came by. An aborted request ends the iteration by
  * throwing a TorchlightError with code `aborted`; leaving the loop early (`break`) stops the
  * generation too.
  */
@@ -189,8 +194,8 @@ class CompletionStream {
       route,
     });
     let first = true;
-    const onDelta = (content, route, model) => {
-      this.#push(chunk(model, route, first ? { role: "assistant", content } : { content }));
+    const onDelta = (delta, route, model) => {
+      this.#push(chunk(model, route, first ? { role: "assistant", ...delta } : delta));
       first = false;
     };
     const combined = signal ? AbortSignal.any([signal, this.#stop.signal]) : this.#stop.signal;

@@ -222,6 +222,12 @@ export interface ChatCompletionParams {
    * turn prefills only its new tokens. False times a whole prefill (benchmarks).
    */
   cache_prompt?: boolean;
+  /**
+   * Passed to the model's chat template (default true, as in llama.cpp's server). A thinking
+   * model's template may use it: Qwen3's, given false, writes an empty think block, so the model
+   * answers at once. Local answers only; it is not sent to a cloud endpoint.
+   */
+  enable_thinking?: boolean;
   stream?: boolean;
   /** Aborting rejects the request (or ends its stream) with code `aborted`. */
   signal?: AbortSignal;
@@ -245,12 +251,23 @@ export interface Timings {
   decode_ms: number;
 }
 
+export interface ChatCompletionMessage {
+  role: "assistant";
+  /** The answer, less its think blocks. */
+  content: string;
+  /**
+   * What a thinking model (its chat template names `<think>`: Qwen3, DeepSeek-R1) wrote between
+   * `<think>` and `</think>`, trimmed, as llama.cpp's server reports it; absent when there was none.
+   */
+  reasoning_content?: string;
+}
+
 export interface ChatCompletion {
   id: string;
   object: "chat.completion";
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: "assistant"; content: string }; finish_reason: FinishReason }];
+  choices: [{ index: 0; message: ChatCompletionMessage; finish_reason: FinishReason }];
   usage: Usage;
   /** Torchlight's addition: the generated token ids (local answers only). */
   tokens?: number[];
@@ -265,7 +282,9 @@ export interface ChatCompletionChunk {
   object: "chat.completion.chunk";
   created: number;
   model: string;
-  choices: [{ index: 0; delta: { role?: "assistant"; content?: string }; finish_reason: FinishReason | null }];
+  choices: [
+    { index: 0; delta: { role?: "assistant"; content?: string; reasoning_content?: string }; finish_reason: FinishReason | null },
+  ];
   /** On the last chunk only. */
   usage?: Usage;
   /** Where the answer comes from. */

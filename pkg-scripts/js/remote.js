@@ -17,7 +17,7 @@ export class RemoteEngine {
     worker.onmessage = ({ data }) => {
       const request = this.#pending.get(data.id);
       if (!request) return;
-      if (data.type === "delta") return request.onDelta(data.text);
+      if (data.type === "delta") return request.onDelta(data.delta);
       this.#pending.delete(data.id);
       if (data.type === "done") request.resolve(data.result);
       else request.reject(new TorchlightError(data.error.code, data.error.message));

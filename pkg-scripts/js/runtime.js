@@ -109,6 +109,17 @@ async function streamWeights(loader, file, prefix, onProgress) {
   }
 }
 
+/**
+ * A piece of the answer as an OpenAI delta, with only the parts it has: `content`, and
+ * `reasoning_content` for what a thinking model wrote in its think blocks.
+ */
+function delta(content, reasoning) {
+  const piece = {};
+  if (reasoning) piece.reasoning_content = reasoning;
+  if (content) piece.content = content;
+  return piece;
+}
+
 /** A model loaded into the core of this thread. */
 export class LocalEngine {
   #engine;
@@ -179,13 +190,14 @@ export class LocalEngine {
   }
 
   /**
-   * Runs one request; `onDelta` hears each non-empty piece of text. `signal` is looked at after
-   * every token; once it is aborted the request fails with code `aborted`.
+   * Runs one request; `onDelta` hears each piece of the answer that is not empty, as an OpenAI
+   * delta (see `delta`). `signal` is looked at after every token; once it is aborted the request
+   * fails with code `aborted`.
    */
   async generate(request, onDelta, signal) {
     if (this.#unloaded) throw abortedError("the engine was unloaded");
-    const run = this.#engine.generate(request, (text) => {
-      if (text) onDelta(text);
+    const run = this.#engine.generate(request, (content, reasoning) => {
+      if (content || reasoning) onDelta(delta(content, reasoning));
       return !(this.#unloaded || signal?.aborted);
     });
     this.#running = run.catch(() => {});

@@ -33,7 +33,7 @@ self.onmessage = async ({ data }) => {
       try {
         const result = await engine.generate(
           data.request,
-          (text) => postMessage({ type: "delta", id: request.id, text }),
+          (delta) => postMessage({ type: "delta", id: request.id, delta }),
           request.controller.signal,
         );
         postMessage({ type: "done", id: request.id, result });

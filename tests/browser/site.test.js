@@ -1,7 +1,8 @@
 // The demo site (www/, built into www/dist by pkg-scripts/build-site.sh) as a person uses it,
 // served from a sub-path (/app/) to prove its paths are relative: pick the test model, chat,
-// go offline and chat again, open a .gguf from disk, delete a model, no-WebGPU browsers, a phone
-// viewport and accessibility. Screenshots go to tests/browser/output/.
+// go offline and chat again, open a .gguf from disk, a thinking model's folded reasoning,
+// delete a model, no-WebGPU browsers, a phone viewport and accessibility. Screenshots go to
+// tests/browser/output/.
 
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -9,11 +10,20 @@ import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { MODEL, launch, modelRequests, nativeGenerate } from "./browser.js";
+import {
+  MODEL,
+  THINKING_MODEL,
+  launch,
+  modelPath,
+  modelRequests,
+  nativeGenerate,
+  removeThinkingModel,
+  writeThinkingModel,
+} from "./browser.js";
 
 const SITE = `${process.env.TORCHLIGHT_TEST_URL}/app/`;
 const OUTPUT = fileURLToPath(new URL("./output/", import.meta.url));
-const MODEL_FILE = fileURLToPath(new URL(`../..${MODEL}`, import.meta.url));
+const MODEL_FILE = modelPath(MODEL);
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const PROMPT = "What is the capital of France?";
 const TOKENS = 8;
@@ -120,6 +130,34 @@ test("a .gguf opened from disk loads with no network request for weights", async
   assert.equal((await modelRequests()).length, before);
   const cached = await cachedModels(page);
   assert.ok(cached.some((m) => m.url.startsWith("file:") && m.complete), JSON.stringify(cached));
+});
+
+test("a thinking model's reasoning is folded away above its answer", async () => {
+  await writeThinkingModel();
+  try {
+    // Its template opens a think block in the prompt, so all of the answer is reasoning.
+    const native = nativeGenerate(PROMPT, TOKENS, "cpu", THINKING_MODEL);
+    await page.setInputFiles("#model-file", modelPath(THINKING_MODEL));
+    await page.waitForFunction(() => /^Ready: .*thinking-test/.test(document.querySelector("#load-status").textContent), null, {
+      timeout: 120_000,
+    });
+    await page.click("#new-chat");
+    const answer = await chat(page, PROMPT);
+    assert.equal(answer.text, "");
+    const reasoning = page.locator(".message.assistant .reasoning");
+    assert.equal(await reasoning.count(), 1);
+    assert.equal(await reasoning.evaluate((details) => details.open), false, "the reasoning is shown unfolded");
+    assert.equal((await reasoning.locator("summary").innerText()).trim(), "Reasoning");
+    assert.equal(await reasoning.locator(".reasoning-text").textContent(), native.text.trim());
+    // Stored with the conversation, it is folded the same way when shown again.
+    await page.reload();
+    await page.waitForSelector(".message.assistant .reasoning:not([open])");
+    assert.equal(await reasoning.locator(".reasoning-text").textContent(), native.text.trim());
+  } finally {
+    const url = (await cachedModels(page)).find((m) => m.url.includes("thinking-test"))?.url;
+    if (url) await page.evaluate(async (url) => (await import(new URL("pkg/index.js", location.href))).Torchlight.cache.delete(url), url);
+    await removeThinkingModel();
+  }
 });
 
 test("deleting a model in the storage panel removes it from the cache", async () => {

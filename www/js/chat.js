@@ -1,6 +1,7 @@
 // The conversation on screen: messages as they are stored, and an answer as it streams in,
-// with where it came from (a badge), how fast it came (tokens/s, time to first token), and
-// `data-done="true"` once it has ended, whichever way it ended.
+// with where it came from (a badge), how fast it came (tokens/s, time to first token), a
+// thinking model's reasoning folded away above it, and `data-done="true"` once it has ended,
+// whichever way it ended.
 
 import { TorchlightError } from "../pkg/index.js";
 import * as format from "./format.js";
@@ -31,6 +32,20 @@ function statsText(stats) {
   return parts.join(" · ");
 }
 
+/**
+ * Where `article`'s reasoning goes: a folded box above the answer, made (closed) the first time
+ * it is asked for.
+ */
+function reasoningText(article) {
+  let box = article.querySelector(".reasoning");
+  if (!box) {
+    box = element("details", "reasoning");
+    box.append(element("summary", "", "Reasoning"), element("div", "reasoning-text"));
+    article.querySelector(".content").before(box);
+  }
+  return box.querySelector(".reasoning-text");
+}
+
 /** The element for one stored message. */
 function messageElement(message) {
   const article = element("article", `message ${message.role}`);
@@ -42,6 +57,7 @@ function messageElement(message) {
     return article;
   }
   content.innerHTML = render(message.content);
+  if (message.reasoning) reasoningText(article).textContent = message.reasoning;
   const meta = element("footer", "meta");
   meta.append(element("span", "badge", badgeText(message.route)), element("span", "stats", statsText(message.stats)));
   article.append(meta);
@@ -82,8 +98,9 @@ export function append(message, { pending = false } = {}) {
 
 /**
  * Streams an answer to `messages` from `engine` into `answer` (a stored message, filled in
- * place) and its element `node`. Resolves once it ended: finished, stopped by `signal`, or
- * failed (the error is kept in the message, with its code).
+ * place: `content`, and `reasoning` when the model thinks) and its element `node`. Resolves
+ * once it ended: finished, stopped by `signal`, or failed (the error is kept in the message,
+ * with its code).
  */
 export async function stream({ engine, messages, params, answer, node, signal }) {
   const box = messagesBox();
@@ -95,10 +112,15 @@ export async function stream({ engine, messages, params, answer, node, signal })
   content.replaceChildren(element("span", "typing", "Thinking…"));
 
   let scheduled = false;
+  // The reasoning streams into its folded box (plain text), made once the model thinks; the
+  // box stays open or closed as the person leaves it.
+  let reasoning = null;
   const paint = () => {
     scheduled = false;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-    content.innerHTML = render(answer.content);
+    // "Thinking…" stays until the answer itself begins.
+    if (answer.content) content.innerHTML = render(answer.content);
+    if (reasoning) reasoning.textContent = answer.reasoning;
     if (atBottom) box.scrollTop = box.scrollHeight;
   };
 
@@ -115,11 +137,15 @@ export async function stream({ engine, messages, params, answer, node, signal })
         badge.textContent = badgeText(chunk.route);
         badge.hidden = false;
       }
-      const delta = chunk.choices?.[0]?.delta?.content;
-      if (delta) {
+      const delta = chunk.choices?.[0]?.delta;
+      if (delta?.reasoning_content) {
+        reasoning ??= reasoningText(node);
+        answer.reasoning = (answer.reasoning ?? "") + delta.reasoning_content;
+      }
+      if (delta?.content) answer.content += delta.content;
+      if (delta?.content || delta?.reasoning_content) {
         firstAt ??= performance.now();
         chunks += 1;
-        answer.content += delta;
         if (!scheduled) {
           scheduled = true;
           requestAnimationFrame(paint);
@@ -150,6 +176,7 @@ export async function stream({ engine, messages, params, answer, node, signal })
     if (!Number.isFinite(firstTokenMs)) firstTokenMs = NaN;
     answer.stats = tokens ? { tokens, tokensPerSecond, firstTokenMs } : null;
     content.innerHTML = render(answer.content);
+    if (reasoning) reasoning.textContent = answer.reasoning;
     stats.textContent = statsText(answer.stats);
     node.removeAttribute("aria-busy");
     node.dataset.done = "true";

@@ -1,6 +1,6 @@
 // Conversations, kept in this browser only: the site's own IndexedDB database (the package's
 // weight cache is a different one). A conversation is
-// `{ id, title, created, updated, messages: [{ role, content, route?, stats?, error? }] }`.
+// `{ id, title, created, updated, messages: [{ role, content, reasoning?, route?, stats?, error? }] }`.
 
 const DB_NAME = "torchlight-site";
 const STORE = "conversations";

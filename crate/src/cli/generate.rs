@@ -61,7 +61,9 @@ impl WithEngine for Generate {
 
 fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<(), CliError> {
     let prompt = if args.chat {
-        engine.chat_prompt(&[Message { role: "user".into(), content: args.prompt.clone() }])?
+        // Thinking on, as by default in a request: a thinking model's `<think>` block is printed
+        // as it is written.
+        engine.chat_prompt(&[Message { role: "user".into(), content: args.prompt.clone() }], true)?.tokens
     } else {
         engine.tokenizer.encode(&args.prompt, true, false).map_err(torchlight::engine::EngineError::from)?
     };

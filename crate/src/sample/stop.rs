@@ -6,8 +6,6 @@
 #[derive(Debug, Clone)]
 pub struct StopStrings {
     stops: Vec<String>,
-    /// Byte length of the longest stop string.
-    longest: usize,
     /// Received but not yet emitted: the longest tail that is a proper prefix of some stop string.
     held: String,
     stopped: bool,
@@ -27,8 +25,7 @@ impl StopStrings {
     pub fn new<S: Into<String>>(stops: impl IntoIterator<Item = S>) -> Self {
         let stops: Vec<String> =
             stops.into_iter().map(Into::into).filter(|s| !s.is_empty()).collect();
-        let longest = stops.iter().map(String::len).max().unwrap_or(0);
-        Self { stops, longest, held: String::new(), stopped: false }
+        Self { stops, held: String::new(), stopped: false }
     }
 
     /// Takes the next piece of generated text. Once stopped, further text is ignored.
@@ -43,7 +40,7 @@ impl StopStrings {
             self.stopped = true;
             return StopStep { emit: std::mem::take(&mut self.held), stopped: true };
         }
-        let tail = self.held.split_off(self.partial_start());
+        let tail = self.held.split_off(partial_start(&self.held, &self.stops));
         StopStep { emit: std::mem::replace(&mut self.held, tail), stopped: false }
     }
 
@@ -51,16 +48,18 @@ impl StopStrings {
     pub fn finish(&mut self) -> String {
         std::mem::take(&mut self.held)
     }
+}
 
-    /// Where the longest tail of `held` that could still grow into a stop string starts.
-    fn partial_start(&self) -> usize {
-        // A tail as long as a whole stop string would already have matched, so only shorter ones count.
-        let earliest = self.held.len().saturating_sub(self.longest.saturating_sub(1));
-        (earliest..self.held.len())
-            .filter(|&i| self.held.is_char_boundary(i))
-            .find(|&i| self.stops.iter().any(|s| s.starts_with(&self.held[i..])))
-            .unwrap_or(self.held.len())
-    }
+/// Where the longest tail of `text` that could still grow into one of `needles` starts
+/// (`text.len()` when none could): text from there on must wait for what comes next.
+pub(crate) fn partial_start<S: AsRef<str>>(text: &str, needles: &[S]) -> usize {
+    // A tail as long as a whole needle would already have matched, so only shorter ones count.
+    let longest = needles.iter().map(|n| n.as_ref().len()).max().unwrap_or(0);
+    let earliest = text.len().saturating_sub(longest.saturating_sub(1));
+    (earliest..text.len())
+        .filter(|&i| text.is_char_boundary(i))
+        .find(|&i| needles.iter().any(|n| n.as_ref().starts_with(&text[i..])))
+        .unwrap_or(text.len())
 }
 
 #[cfg(test)]

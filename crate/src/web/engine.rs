@@ -8,6 +8,7 @@ use super::request::{ChatRequest, Completion};
 use super::WebError;
 use crate::engine::{self, FinishReason};
 use crate::model::Backend;
+use crate::reasoning::{ReasoningSplitter, Split};
 
 /// A loaded model, on the GPU or the CPU, answering chat requests one at a time.
 #[wasm_bindgen]
@@ -34,10 +35,11 @@ impl Engine {
 impl Engine {
     /// Answers an OpenAI-style chat request (`messages`, `max_tokens`, `temperature`, `top_p`,
     /// `top_k`, `min_p`, `repetition_penalty`, `presence_penalty`, `frequency_penalty`, `seed`,
-    /// `stop`). `on_delta` hears each new piece of text (once per token, possibly empty);
-    /// returning `false` from it stops the generation, which then fails with code `aborted`.
-    /// Resolves to `{content, finish_reason, usage, tokens, timings}`. Requests take turns: one
-    /// made while another runs fails with code `busy`.
+    /// `stop`, `cache_prompt`, `enable_thinking`). `on_delta(content, reasoning)` hears each new
+    /// piece of the answer, its think blocks apart (once per token, either or both possibly
+    /// empty); returning `false` from it stops the generation, which then fails with code
+    /// `aborted`. Resolves to `{content, reasoning_content?, finish_reason, usage, tokens,
+    /// timings}`. Requests take turns: one made while another runs fails with code `busy`.
     pub async fn generate(&self, request: JsValue, on_delta: js_sys::Function) -> Result<JsValue, WebError> {
         let request = ChatRequest::from_js(request)?;
         let mut engine = self.inner.take().ok_or(WebError::Busy)?;
@@ -71,22 +73,45 @@ async fn answer<B: Backend>(
     request: &ChatRequest,
     on_delta: &js_sys::Function,
 ) -> Result<JsValue, WebError> {
-    let prompt = engine.chat_prompt(&request.messages)?;
-    let mut thrown = None;
-    let mut on_text = |piece: &str| match on_delta.call1(&JsValue::NULL, &piece.into()) {
-        Ok(keep_going) if keep_going == JsValue::FALSE => ControlFlow::Break(()),
-        Ok(_) => ControlFlow::Continue(()),
-        Err(e) => {
-            thrown = Some(e);
-            ControlFlow::Break(())
+    let prompt = engine.chat_prompt(&request.messages, request.enable_thinking)?;
+    let mut splitter = ReasoningSplitter::new(prompt.reasoning);
+    let mut deltas = Deltas { on_delta, answer: Split::default(), thrown: None };
+    let generation =
+        engine.generate(&prompt.tokens, &request.options(), &mut |piece| deltas.send(splitter.push(piece))).await?;
+    if generation.finish_reason != FinishReason::Aborted {
+        let last = splitter.finish();
+        if !last.is_empty() {
+            let _ = deltas.send(last);
         }
-    };
-    let generation = engine.generate(&prompt, &request.options(), &mut on_text).await?;
-    if let Some(e) = thrown {
+    }
+    if let Some(e) = deltas.thrown {
         return Err(WebError::Callback(e));
     }
     if generation.finish_reason == FinishReason::Aborted {
         return Err(WebError::Aborted);
     }
-    Ok(Completion::new(generation).to_js())
+    Ok(Completion::new(generation, deltas.answer).to_js())
+}
+
+/// Passes each piece of the answer on to the page's `on_delta(content, reasoning)`, and keeps
+/// the whole.
+struct Deltas<'a> {
+    on_delta: &'a js_sys::Function,
+    answer: Split,
+    /// What `on_delta` threw: the generation stops, and the request fails with it.
+    thrown: Option<JsValue>,
+}
+
+impl Deltas<'_> {
+    fn send(&mut self, piece: Split) -> ControlFlow<()> {
+        self.answer.extend(&piece);
+        match self.on_delta.call2(&JsValue::NULL, &piece.content.into(), &piece.reasoning.into()) {
+            Ok(keep_going) if keep_going == JsValue::FALSE => ControlFlow::Break(()),
+            Ok(_) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.thrown = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
 }

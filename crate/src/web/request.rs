@@ -6,6 +6,7 @@ use wasm_bindgen::JsValue;
 use super::WebError;
 use crate::chat::Message;
 use crate::engine::{FinishReason, GenerateOptions, Generation};
+use crate::reasoning::Split;
 use crate::sample::SamplingParams;
 
 /// What `chat.completions.create` takes, less what the JS layer handles itself (`stream`,
@@ -22,6 +23,10 @@ pub struct ChatRequest {
     /// (default yes; llama.cpp's server takes the same field).
     #[serde(default = "yes")]
     cache_prompt: bool,
+    /// Passed to the chat template (default yes, as in llama.cpp's server): Qwen3's answers at
+    /// once, with no reasoning, when it is false.
+    #[serde(default = "yes")]
+    pub enable_thinking: bool,
     #[serde(flatten)]
     sampling: SamplingParams,
 }
@@ -62,6 +67,10 @@ impl ChatRequest {
 #[derive(Serialize)]
 pub struct Completion {
     content: String,
+    /// The answer's think blocks, apart from its content; left out when there were none, as
+    /// llama.cpp's server does.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    reasoning_content: String,
     finish_reason: FinishReason,
     usage: Usage,
     tokens: Vec<u32>,
@@ -91,7 +100,8 @@ struct Timings {
 }
 
 impl Completion {
-    pub fn new(g: Generation) -> Self {
+    /// `answer` is the generation's text, split into content and reasoning.
+    pub fn new(g: Generation, answer: Split) -> Self {
         Self {
             usage: Usage {
                 prompt_tokens: g.prompt_tokens,
@@ -103,7 +113,8 @@ impl Completion {
                 prefill_ms: g.prefill_time.as_secs_f64() * 1e3,
                 decode_ms: g.decode_time.as_secs_f64() * 1e3,
             },
-            content: g.text,
+            content: answer.content,
+            reasoning_content: answer.reasoning,
             finish_reason: g.finish_reason,
             tokens: g.tokens,
         }
