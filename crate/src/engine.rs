@@ -170,7 +170,15 @@ impl<B: Backend> Engine<B> {
     pub fn chat_prompt(&self, messages: &[Message], enable_thinking: bool) -> Result<ChatPrompt, EngineError> {
         let text = self.chat.render(messages, RenderOptions { add_generation_prompt: true, enable_thinking })?;
         let reasoning = if self.chat.thinks() { Reasoning::after(&text) } else { Reasoning::None };
-        Ok(ChatPrompt { tokens: self.tokenizer.encode(&text, true, true)?, reasoning })
+        let mut tokens = self.tokenizer.encode(&text, true, true)?;
+        // A template that writes the BOS itself (Gemma's do) for a vocabulary that adds one
+        // gives two; llama.cpp drops the template's, and so does this.
+        if let (Some(bos), [first, second, ..]) = (self.tokenizer.bos_id(), tokens.as_slice()) {
+            if *first == bos && *second == bos {
+                tokens.remove(0);
+            }
+        }
+        Ok(ChatPrompt { tokens, reasoning })
     }
 
     fn check_fits(&self, needed: usize) -> Result<(), EngineError> {
