@@ -262,7 +262,7 @@ impl<B: Backend> Engine<B> {
             // In a browser, a token computed on the CPU never waited on anything: let the page
             // paint, and a worker hear an abort, before asking whether to go on.
             #[cfg(target_arch = "wasm32")]
-            crate::web::yield_to_event_loop().await;
+            crate::event_loop::yield_to_event_loop().await;
             if on_text(&step.emit).is_break() {
                 finish_reason = FinishReason::Aborted;
                 break;

@@ -11,6 +11,8 @@ pub mod gpu;
 pub mod cpu;
 pub mod model;
 pub mod engine;
+#[cfg(target_arch = "wasm32")]
+pub mod event_loop;
 pub mod footprint;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

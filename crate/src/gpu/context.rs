@@ -17,6 +17,12 @@ pub enum GpuError {
     Readback(String),
 }
 
+impl From<GpuError> for crate::model::ModelError {
+    fn from(e: GpuError) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
 /// An open device and what it allows. Errors the device raises asynchronously (validation
 /// failures, device loss) are kept and reported at the next readback instead of panicking.
 pub struct Gpu {

@@ -44,6 +44,8 @@ pub enum ModelError {
     Quant(#[from] crate::quant::QuantError),
     #[error("cannot read tensor data: {0}")]
     Io(#[from] std::io::Error),
+    /// A backend's own failure (a lost GPU device, a buffer past the device's limits). The
+    /// model does not know the backends: each converts its errors into this one.
     #[error(transparent)]
-    Gpu(#[from] crate::gpu::GpuError),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 }

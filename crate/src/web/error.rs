@@ -102,7 +102,7 @@ fn model_code(e: &ModelError) -> &'static str {
         ModelError::UnsupportedTensorType { .. } => "unsupported_quant",
         ModelError::Incomplete(_) => "truncated",
         ModelError::ContextOverflow { .. } => "context_overflow",
-        ModelError::Gpu(e) => gpu_code(e),
+        ModelError::Backend(e) => e.downcast_ref::<GpuError>().map_or("gpu", gpu_code),
         ModelError::Io(_) => "network",
         ModelError::MissingTensor { .. }
         | ModelError::TensorShape { .. }
