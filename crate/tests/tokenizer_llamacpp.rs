@@ -1,7 +1,8 @@
-//! Torchlight's tokenizer against llama.cpp's, on the real SmolLM2 vocabulary: every case of
-//! tests/golden/tokenize.json (token ids from `llama_tokenize` and text from
-//! `llama_detokenize`, written by tests/golden/make_golden.py) must come out identical, and so
-//! must the chat prompts and the model's greedy answers of tests/golden/chat_greedy.json.
+//! Torchlight's tokenizer against llama.cpp's, on the real SmolLM2 vocabulary (byte-level BPE)
+//! and Gemma 3's (SentencePiece, 262,144 tokens): every case of tests/golden/tokenize.json and
+//! gemma3_tokenize.json (token ids from `llama_tokenize` and text from `llama_detokenize`,
+//! written by tests/golden/make_golden.py) must come out identical, and so must the prompts and
+//! the models' greedy answers of chat_greedy.json and gemma3_chat_greedy.json.
 //!
 //! The model comes from `TORCHLIGHT_TEST_MODEL`, or `<repo>/models/`; when it is missing the
 //! tests fail and say how to fetch it, rather than passing without having checked anything.
@@ -10,7 +11,7 @@ use std::sync::OnceLock;
 
 mod common;
 
-use common::read_golden;
+use common::RealModel;
 use serde::Deserialize;
 use torchlight::tokenizer::{TextStream, Tokenizer};
 
@@ -30,9 +31,16 @@ struct Case {
 
 fn tokenizer() -> &'static Tokenizer {
     static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
-    TOKENIZER.get_or_init(|| {
-        Tokenizer::from_gguf(&common::open_model().1).expect("build the tokenizer from the test model")
-    })
+    TOKENIZER.get_or_init(|| load(&RealModel::smollm2()))
+}
+
+fn gemma3_tokenizer() -> &'static Tokenizer {
+    static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
+    TOKENIZER.get_or_init(|| load(&RealModel::gemma3()))
+}
+
+fn load(model: &RealModel) -> Tokenizer {
+    Tokenizer::from_gguf(&common::open_model_at(&model.path).1).expect("build the tokenizer from the model")
 }
 
 #[derive(Deserialize)]
@@ -51,16 +59,24 @@ struct Chat {
     text: String,
 }
 
-fn golden() -> Vec<Case> {
-    let golden: Golden = read_golden("tokenize.json");
+fn golden(model: &RealModel) -> Vec<Case> {
+    let golden: Golden = model.golden("tokenize.json");
     assert!(!golden.cases.is_empty(), "tokenize.json has no cases");
     golden.cases
 }
 
 #[test]
 fn encode_matches_llama_cpp_on_every_case() {
-    let tok = tokenizer();
-    let cases = golden();
+    encode_matches(tokenizer(), &RealModel::smollm2());
+}
+
+#[test]
+fn gemma3_encode_matches_llama_cpp_on_every_case() {
+    encode_matches(gemma3_tokenizer(), &RealModel::gemma3());
+}
+
+fn encode_matches(tok: &Tokenizer, model: &RealModel) {
+    let cases = golden(model);
     let mismatches: Vec<String> = cases
         .iter()
         .filter_map(|c| {
@@ -85,7 +101,7 @@ fn encode_matches_llama_cpp_on_every_case() {
 #[test]
 fn decode_matches_llama_cpp_and_round_trips() {
     let tok = tokenizer();
-    for c in golden() {
+    for c in golden(&RealModel::smollm2()) {
         assert_eq!(tok.decode(&c.ids), c.decoded, "decoding the ids of {:?}", c.text);
         // SmolLM2 adds no BOS and its pieces cover every byte, so text comes back unchanged.
         assert_eq!(c.decoded, c.text);
@@ -93,9 +109,25 @@ fn decode_matches_llama_cpp_and_round_trips() {
 }
 
 #[test]
+fn gemma3_decode_matches_llama_cpp() {
+    let tok = gemma3_tokenizer();
+    for c in golden(&RealModel::gemma3()) {
+        assert_eq!(tok.decode(&c.ids), c.decoded, "decoding the ids of {:?}", c.text);
+    }
+}
+
+#[test]
 fn streaming_one_token_at_a_time_gives_the_same_text() {
-    let tok = tokenizer();
-    for c in golden() {
+    streams(tokenizer(), &RealModel::smollm2());
+}
+
+#[test]
+fn gemma3_streaming_one_token_at_a_time_gives_the_same_text() {
+    streams(gemma3_tokenizer(), &RealModel::gemma3());
+}
+
+fn streams(tok: &Tokenizer, model: &RealModel) {
+    for c in golden(model) {
         let mut stream = TextStream::new(tok);
         let mut text = String::new();
         for &id in &c.ids {
@@ -120,12 +152,33 @@ fn special_tokens_are_llama_cpps() {
 }
 
 #[test]
+fn gemma3_special_tokens_are_llama_cpps() {
+    let tok = gemma3_tokenizer();
+    assert_eq!(tok.vocab_size(), 262_144);
+    assert_eq!((tok.bos_id(), tok.eos_id()), (Some(2), Some(1)));
+    // llama.cpp's end-of-generation set (llama_vocab_is_eog over the whole vocabulary): <eos>,
+    // <end_of_turn> (106) and </s> (212), which llama.cpp takes for an end-of-text marker by name.
+    let eog: Vec<u32> = (0..262_144).filter(|&id| tok.is_end_of_generation(id)).collect();
+    assert_eq!(eog, [1, 106, 212]);
+}
+
+#[test]
 fn chat_prompts_and_greedy_answers_match_llama_cpp() {
-    let tok = tokenizer();
-    let chats: Chats = read_golden("chat_greedy.json");
+    // SmolLM2's chat prompts begin with <|im_start|> and add nothing.
+    prompts_and_answers(tokenizer(), &RealModel::smollm2(), false);
+}
+
+#[test]
+fn gemma3_prompts_and_greedy_answers_match_llama_cpp() {
+    // Gemma's plain-text prompts begin with the BOS the vocabulary adds.
+    prompts_and_answers(gemma3_tokenizer(), &RealModel::gemma3(), true);
+}
+
+fn prompts_and_answers(tok: &Tokenizer, model: &RealModel, add_special: bool) {
+    let chats: Chats = model.golden("chat_greedy.json");
     assert!(!chats.cases.is_empty(), "chat_greedy.json has no cases");
     for chat in chats.cases {
-        let ids = tok.encode(&chat.prompt, false, true).expect("encode");
+        let ids = tok.encode(&chat.prompt, add_special, true).expect("encode");
         assert_eq!(ids, chat.prompt_ids, "prompt of {}", chat.name);
         let answer = match chat.stop.as_str() {
             "eos" => {
