@@ -4,6 +4,7 @@
 # over runs, and the ratios. A benchmark, not a test: it prints numbers (tests/browser/bench/).
 #
 #   bash pkg-scripts/bench-browser.sh [--no-build] [--no-isolate] [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu]
+#                                     [--model /models/gemma-3-270m-q4_k_m.gguf]
 #   bash pkg-scripts/bench-browser.sh --conversation [--no-build] [--no-isolate] [--runs N] [--tokens N] [--backend cpu|gpu]
 #
 # --conversation measures the prompt cache instead (tests/browser/bench/conversation.js): each
@@ -32,6 +33,7 @@ if [ -n "$build" ]; then
     bash pkg-scripts/build-npm.sh
 fi
 bash pkg-scripts/fetch-test-model.sh
+bash pkg-scripts/fetch-test-model.sh gemma3
 
 # The server prints its URL once listening; the bench reads it from the environment.
 url_file="$(mktemp)"

@@ -151,7 +151,8 @@ class CachedFile {
 
   /** The first chunk after `index` the cache holds (good or not), or `last`. */
   async #nextCached(index, last) {
-    if (!this.#db) return last;
+    // No chunk lies between: an empty key range (lower equal to an open upper) would throw.
+    if (!this.#db || index + 1 >= last) return last;
     const range = IDBKeyRange.bound([this.#url, index + 1], [this.#url, last], false, true);
     const key = await transact(this.#db, ["chunks"], "readonly", (chunks) => chunks.getKey(range));
     return key ? key[1] : last;

@@ -33,6 +33,8 @@ const ROOTS = [
   // The same site as a static host that sends no isolation headers serves it.
   ["/static-app/", join(repo, "www", "dist")],
   ["/bench/", join(here, "bench", "page")],
+  // Tiny models of every family, written by tests/golden/families.py (pkg-scripts/test.sh).
+  ["/target/families/", join(repo, "target", "families")],
   ["/vendor/wllama/", join(here, "node_modules", "@wllama", "wllama", "esm")],
   ["/", join(here, "page")],
 ];

@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 import { MODEL } from "../browser.js";
 import { median } from "./median.js";
 
-const USAGE = "usage: bench.js [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu]";
+const USAGE = "usage: bench.js [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu] [--model /models/FILE.gguf]";
 function usage(message) {
   console.error(`${message}\n${USAGE}`);
   process.exit(2);
@@ -33,6 +33,8 @@ try {
       // Torchlight's backends to measure: its CPU backend (wasm SIMD), and WebGPU (here
       // SwiftShader, which emulates a GPU on the CPU: slow, and no guide to a real GPU).
       backends: { type: "string", default: "cpu,gpu" },
+      // A GGUF the server serves (by default the SmolLM2 test model).
+      model: { type: "string", default: MODEL },
     },
   }));
 } catch (e) {
@@ -96,7 +98,7 @@ const results = new Map(engines.map(({ name }) => [name, []]));
 // Runs take turns across engines, so a busy spell on the machine does not land on one engine.
 for (let i = 1; i <= runs; i++) {
   for (const { name, run, threads, backend } of engines) {
-    const args = { model: MODEL, prompt: options.prompt, tokens, threads, backend };
+    const args = { model: options.model, prompt: options.prompt, tokens, threads, backend };
     const r = await withPage((page) => page.evaluate(([run, args]) => bench[run](args), [run, args]));
     results.get(name).push(r);
     console.error(
@@ -148,7 +150,7 @@ console.log(
     `@wllama/wllama ${await version("../node_modules/@wllama/wllama/package.json")} ` +
     `(llama.cpp ${facts.llamaCpp}, wasm on the CPU, in a worker)`,
 );
-console.log(`model: ${MODEL}; prompt ${JSON.stringify(options.prompt)} as a user message through the model's chat template`);
+console.log(`model: ${options.model}; prompt ${JSON.stringify(options.prompt)} as a user message through the model's chat template`);
 console.log(`prompt tokens: ${promptTokens.join(", ")}; ${tokens} new tokens, greedy; medians of ${runs} run(s)`);
 console.log();
 console.log(line(header));
