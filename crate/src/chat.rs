@@ -140,6 +140,7 @@ impl ChatTemplate {
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
+        env.add_filter("tojson", tojson);
         env.add_template_owned(NAME, source.to_string()).map_err(ChatError::Syntax)?;
         Ok(Self {
             env,
@@ -188,6 +189,100 @@ fn special_text(file: &GgufFile, key: &str) -> Result<String, ChatError> {
     let id = file.usize(key)?;
     let tokens = file.array("tokenizer.ggml.tokens")?;
     Ok(tokens.get(id).and_then(|t| t.as_str()).unwrap_or_default().to_string())
+}
+
+/// Hugging Face's `tojson`, Python's `json.dumps(value, ensure_ascii=False, indent=indent)`:
+/// templates write tool calls and results with it. MiniJinja's own escapes `<`, `>`, `&` and
+/// `'` for HTML, which would change the prompt (Llama 3's tool turns) from the one the model
+/// was trained on.
+fn tojson(value: minijinja::Value, kwargs: minijinja::value::Kwargs) -> Result<minijinja::Value, minijinja::Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    kwargs.assert_all_used()?;
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonJson::new(indent));
+    value
+        .serialize(&mut serializer)
+        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
+    // serde_json writes only UTF-8.
+    Ok(minijinja::Value::from(String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// `json.dumps`'s layout: `", "` and `": "` between items without an indent; with one, items
+/// on their own lines and `","` at their ends.
+struct PythonJson {
+    indent: Option<Vec<u8>>,
+    depth: usize,
+    /// Whether the innermost open array or object has an item: an empty one stays `[]`.
+    has_value: bool,
+}
+
+impl PythonJson {
+    fn new(indent: Option<usize>) -> Self {
+        Self { indent: indent.map(|n| vec![b' '; n]), depth: 0, has_value: false }
+    }
+
+    fn newline<W: ?Sized + io::Write>(&self, w: &mut W) -> io::Result<()> {
+        if let Some(indent) = &self.indent {
+            w.write_all(b"\n")?;
+            for _ in 0..self.depth {
+                w.write_all(indent)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + io::Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + io::Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + io::Write>(&self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(if self.indent.is_some() { b"," } else { b", " })?;
+        }
+        self.newline(w)
+    }
+}
+
+impl serde_json::ser::Formatter for PythonJson {
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// What a template's `raise_exception(message)` throws, found again in the error's sources.
@@ -245,6 +340,24 @@ mod tests {
 
     fn user(content: &str) -> Message {
         message("user", content)
+    }
+
+    /// Python's `json.dumps(v, ensure_ascii=False)` and with `indent=2`, as printed by Python.
+    #[test]
+    fn tojson_writes_what_pythons_json_dumps_writes() {
+        let render = |source: &str| {
+            let template = ChatTemplate::new(source, "", "").unwrap();
+            template.render(&[user("it's <b> & é")], TRANSCRIPT).unwrap()
+        };
+        let value = "{'a': [1, 2, {}], 'b': messages[0].content, 'c': [], 'd': {'x': none, 'y': true}}";
+        assert_eq!(
+            render(&format!("{{{{ {value} | tojson }}}}")),
+            r#"{"a": [1, 2, {}], "b": "it's <b> & é", "c": [], "d": {"x": null, "y": true}}"#
+        );
+        assert_eq!(
+            render(&format!("{{{{ {value} | tojson(indent=2) }}}}")),
+            "{\n  \"a\": [\n    1,\n    2,\n    {}\n  ],\n  \"b\": \"it's <b> & é\",\n  \"c\": [],\n  \"d\": {\n    \"x\": null,\n    \"y\": true\n  }\n}"
+        );
     }
 
     #[test]

@@ -159,16 +159,6 @@ class Family:
     known_differences: list = field(default_factory=list)
 
 
-# MiniJinja's `tojson` filter always escapes <, >, & and ' as \u003c, \u003e, \u0026 and \u0027
-# (it makes its output safe to paste into HTML); transformers replaces jinja2's `tojson` with
-# plain json.dumps(ensure_ascii=False), which escapes none of them. Torchlight registers no
-# `tojson` of its own, so any template that passes text with those characters through `tojson`
-# renders differently. Llama 3.2's does so for every tool message (a string is iterable).
-TOJSON_ESCAPES = (
-    "MiniJinja's built-in tojson escapes <, >, & and ' as \\u003c, \\u003e, \\u0026 and \\u0027; "
-    "Hugging Face's tojson is json.dumps(ensure_ascii=False), which keeps them, and "
-    "Torchlight's environment does not replace the filter"
-)
 # MiniJinja's `trim` filter is Rust's str::trim (Unicode White_Space); jinja2's is Python's
 # str.strip(), whose whitespace also takes the separators U+001C..U+001F.
 TRIM_SEPARATORS = (
@@ -201,14 +191,14 @@ FAMILIES = [
                 True,
             ),
             ("an ipython turn", [user("Run it."), m("ipython", "42")], True),
-        ],
-        known_differences=[
+            # Through tojson: Torchlight's is json.dumps(ensure_ascii=False), as Hugging Face's.
             (
                 "a tool result with HTML characters and an apostrophe",
                 [user("Weather?"), tool('{"note": "it\'s <b>sunny</b> & 21°C"}')],
                 True,
-                TOJSON_ESCAPES,
             ),
+        ],
+        known_differences=[
             (
                 "trim and the separator characters",
                 [user("Hi\x1f"), assistant("\x1cHello")],
