@@ -133,6 +133,11 @@ impl ChatTemplate {
 
     /// A template from its Jinja source.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self, ChatError> {
+        Self::with_clock(source, bos_token, eos_token, || chrono::Local::now().fixed_offset())
+    }
+
+    /// As `new`, with `clock` telling the template's `strftime_now` the time (tests fix it).
+    pub fn with_clock(source: &str, bos_token: &str, eos_token: &str, clock: Clock) -> Result<Self, ChatError> {
         let mut env = Environment::new();
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(RECURSION_LIMIT);
@@ -141,6 +146,7 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", tojson);
+        env.add_function("strftime_now", move |format: String| strftime(clock(), &format));
         env.add_template_owned(NAME, source.to_string()).map_err(ChatError::Syntax)?;
         Ok(Self {
             env,
@@ -189,6 +195,19 @@ fn special_text(file: &GgufFile, key: &str) -> Result<String, ChatError> {
     let id = file.usize(key)?;
     let tokens = file.array("tokenizer.ggml.tokens")?;
     Ok(tokens.get(id).and_then(|t| t.as_str()).unwrap_or_default().to_string())
+}
+
+/// The time a template's `strftime_now` reports.
+pub type Clock = fn() -> chrono::DateTime<chrono::FixedOffset>;
+
+/// Hugging Face's `strftime_now(format)`: the local time in `format` (Llama 3's system turn
+/// writes "Today Date: 02 Dec 2026" with it, as llama.cpp's server does).
+fn strftime(now: chrono::DateTime<chrono::FixedOffset>, format: &str) -> Result<String, minijinja::Error> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    write!(out, "{}", now.format(format))
+        .map_err(|_| minijinja::Error::new(ErrorKind::InvalidOperation, format!("strftime_now: {format:?} is not a date format")))?;
+    Ok(out)
 }
 
 /// Hugging Face's `tojson`, Python's `json.dumps(value, ensure_ascii=False, indent=indent)`:

@@ -150,6 +150,24 @@ impl RenderCase {
 const TEMPLATE_RENDERS: [(&str, usize); 6] =
     [("qwen3", 18), ("llama3.2", 9), ("qwen2.5", 8), ("phi3.5", 8), ("phi4-mini", 7), ("gemma3", 8)];
 
+/// The day make_template_renders.py's clock says: 26 Jul 2024.
+fn reference_clock() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339("2024-07-26T12:00:00+00:00").unwrap()
+}
+
+/// Today, written by the template's `strftime_now` as Llama 3's writes it.
+#[test]
+fn strftime_now_writes_the_day_it_renders_on() {
+    let template = ChatTemplate::new("{{ strftime_now('%d %b %Y') }}", "", "").unwrap();
+    let options = RenderOptions { add_generation_prompt: false, enable_thinking: true };
+    let before = chrono::Local::now().format("%d %b %Y").to_string();
+    let rendered = template.render(&[], options).unwrap();
+    let after = chrono::Local::now().format("%d %b %Y").to_string();
+    assert!(rendered == before || rendered == after, "{rendered} is not today ({before})");
+    let bad = ChatTemplate::new("{{ strftime_now('%Q') }}", "", "").unwrap().render(&[], options);
+    assert!(bad.unwrap_err().to_string().contains("not a date format"));
+}
+
 fn test_data(name: &str) -> String {
     let path = common::repo_root().join("crate/tests/data").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -170,18 +188,15 @@ fn first_difference(torchlight: &str, jinja2: &str) -> String {
 /// `apply_chat_template` settings: Qwen3 (thinking on and off), Llama 3.2, Qwen2.5, Phi-3.5,
 /// Phi-4-mini and Gemma 3, including the conversations a template refuses.
 ///
-/// Llama 3.2's template writes `strftime_now("%d %b %Y")` as its "Today Date:" when the context
-/// has `strftime_now`, and "26 Jul 2024" otherwise. Torchlight's context has none, so it always
-/// writes "26 Jul 2024"; the reference clock is fixed at that day, so the two agree (the
-/// generator checks that jinja2 without `strftime_now` gives the same). Hugging Face and
-/// llama.cpp write the day they render on.
+/// Llama 3.2's template writes `strftime_now("%d %b %Y")` as its "Today Date:"; the generator's
+/// clock and this test's are fixed at the same day.
 #[test]
 fn real_templates_render_like_jinja2() {
     let mut failures = Vec::new();
     for (family, count) in TEMPLATE_RENDERS {
         let renders: Renders = serde_json::from_str(&test_data(&format!("{family}_renders.json"))).unwrap();
         assert_eq!(renders.cases.len(), count, "{family}: number of cases");
-        let template = ChatTemplate::new(&test_data(&renders.template), &renders.bos_token, &renders.eos_token)
+        let template = ChatTemplate::with_clock(&test_data(&renders.template), &renders.bos_token, &renders.eos_token, reference_clock)
             .unwrap_or_else(|e| panic!("{family}: {e}"));
         assert_eq!(template.thinks(), renders.thinks, "{family}: thinks");
         for case in &renders.cases {

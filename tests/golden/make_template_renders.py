@@ -12,11 +12,10 @@ and EOS texts as keywords (`enable_thinking` too, for Qwen3). The `{% generation
 transformers adds is left out: none of these templates uses it.
 
 `strftime_now` reads a fixed clock, 26 Jul 2024, so that the expectations do not change from day
-to day. Only Llama 3.2's template calls it, for its "Today Date:" line. Torchlight's template
-context has no `strftime_now` (and no way to pass `date_string`), so there the template takes its
-own fallback date, which is also "26 Jul 2024"; the fixed clock is set to that day so that the
-two agree, and main() checks that every render is the same without `strftime_now` at all.
-Hugging Face and llama.cpp write the day they render on.
+to day; crate/tests/chat_template.rs gives Torchlight's `strftime_now` the same day
+(`ChatTemplate::with_clock`). Only Llama 3.2's template calls it, for its "Today Date:" line.
+The day is also the template's own fallback, and main() checks that every render is the same
+without `strftime_now` at all.
 
 crate/tests/chat_template.rs checks that Torchlight renders every case the same, and that each of
 a family's `known_differences` (a case jinja2 renders one way and MiniJinja, as Torchlight sets it
