@@ -109,7 +109,7 @@ fn dot32<S: Simd, B: Block32, const N: usize>(s: S, row: &[B], acts: [&[Q16]; N]
             let a = &acts[t][i];
             let (hi, lo) = (s.load_i8(&a.hi), s.load_i8(&a.lo));
             let sum = if B::SIGNED {
-                s.dot_signed(s.dot_signed(s.izero(), q, hi, HIGH), q, lo, 1)
+                s.dot_signed_wide(s.izero(), q, hi, lo, HIGH, &a.wide)
             } else {
                 s.dot(s.dot(s.izero(), q, hi, HIGH, HIGH), q, lo, 1, 1)
             };

@@ -54,6 +54,14 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     fn dot(self, acc: Self::Ints, q: Self::Bytes, a: Self::Bytes, s0: i16, s1: i16) -> Self::Ints;
     /// `acc` plus `s` times the dot product of signed `q` (any i8) and signed `a`.
     fn dot_signed(self, acc: Self::Ints, q: Self::Bytes, a: Self::Bytes, s: i16) -> Self::Ints;
+    /// `acc` plus the dot product of signed `q` (any i8) and the 16-bit activations
+    /// `high * hi + lo`, which `wide` holds whole (each within i16): by default two byte dot
+    /// products; a set that multiplies bytes by 16-bit integers at once (wasm) uses `wide`.
+    /// The sums are the same integers either way.
+    fn dot_signed_wide(self, acc: Self::Ints, q: Self::Bytes, hi: Self::Bytes, lo: Self::Bytes, high: i16, wide: &[i16; 32]) -> Self::Ints {
+        let _ = wide;
+        self.dot_signed(self.dot_signed(acc, q, hi, high), q, lo, 1)
+    }
     /// `acc + x * scale`, `x` converted to f32.
     fn fmadd_ints(self, acc: Self::Floats, x: Self::Ints, scale: f32) -> Self::Floats;
 
