@@ -12,6 +12,10 @@
 //! there): `QUANTIZED`. Getting the math wrong moves them much further: without Llama 3's
 //! frequency factors, by 20 (`llama3_logits_depend_on_its_frequency_factors`); without
 //! Gemma 3's sliding window, by 16; without Phi-3's attention factor, by 12.
+//!
+//! The byte-level BPE vocabularies (Llama 3's `llama-bpe` pre-tokenizer, Qwen's `qwen2`, and
+//! Qwen3's user-defined <think> tokens) must tokenize and detokenize awkward strings exactly as
+//! llama.cpp does (`tokenize.json`).
 
 mod common;
 
@@ -19,6 +23,7 @@ use std::path::PathBuf;
 
 use common::{argmax, gpu_backend, load_weights_at, logits_at, max_abs_diff, open_model_at, repo_root};
 use torchlight::cpu::CpuBackend;
+use torchlight::tokenizer::Tokenizer;
 use torchlight::model::{forward, Activations, Backend, Logits, ModelConfig, ModelError, ReferenceBackend, WeightStream};
 
 /// How far Torchlight's logits may be from llama.cpp's, over every position and token.
@@ -158,4 +163,54 @@ fn a_required_tensor_missing_is_refused_by_name() {
     let e = load_error("qwen3-missing-tensor.gguf");
     assert!(matches!(&e, ModelError::MissingTensor { name, arch: "qwen3" } if name == "blk.1.attn_k_norm.weight"), "{e:?}");
     assert!(e.to_string().contains("blk.1.attn_k_norm.weight"), "{e}");
+}
+
+#[derive(serde::Deserialize)]
+struct Vocabulary {
+    vocabulary: String,
+    gguf: String,
+    golden: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Tokenized {
+    cases: Vec<TokenizeCase>,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenizeCase {
+    text: String,
+    add_special: bool,
+    parse_special: bool,
+    ids: Vec<u32>,
+    decoded: String,
+}
+
+#[test]
+fn every_bpe_vocabulary_tokenizes_like_llama_cpp() {
+    let dir = families_dir();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let vocabularies: Vec<Vocabulary> = serde_json::from_str(&read("tokenize.json")).unwrap();
+    let mut failures = Vec::new();
+    for v in &vocabularies {
+        let tok = Tokenizer::from_gguf(&open_model_at(&dir.join(&v.gguf)).1).expect("build the tokenizer");
+        let golden: Tokenized = serde_json::from_str(&read(&v.golden)).unwrap();
+        assert!(golden.cases.len() > 50, "{}: only {} cases", v.golden, golden.cases.len());
+        for c in &golden.cases {
+            let ids = tok.encode(&c.text, c.add_special, c.parse_special).expect("encode");
+            if ids != c.ids {
+                failures.push(format!(
+                    "{} {:?} (add_special {}, parse_special {}):\n  llama.cpp  {:?}\n  torchlight {ids:?}",
+                    v.vocabulary, c.text, c.add_special, c.parse_special, c.ids
+                ));
+            }
+            let text = tok.decode(&c.ids);
+            if text != c.decoded {
+                failures.push(format!("{} decoding {:?}: llama.cpp {:?}, torchlight {text:?}", v.vocabulary, c.ids, c.decoded));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} differences from llama.cpp:\n{}", failures.len(), failures.join("\n"));
+    let names: Vec<&str> = vocabularies.iter().map(|v| v.vocabulary.as_str()).collect();
+    assert_eq!(names, ["llama3", "qwen2", "qwen3-thinking"], "vocabularies tested");
 }

@@ -10,7 +10,10 @@ requantizes it to a few types and evaluates every file, teacher-forced, over one
 token sequence in one batch. Each `<family>-<type>.gguf` gets `<family>-<type>.json`: llama.cpp's
 full-vocabulary logits at every position. `manifest.json` lists the cases. Three more files serve
 the loader's error tests and carry no logits: qwen3-extra-tensor.gguf, qwen3-missing-tensor.gguf
-and qwen3-thinking.gguf. tests/golden/README.md says what each file holds and why.
+and qwen3-thinking.gguf. The byte-level BPE vocabularies (qwen2's and qwen3-thinking's with the
+`qwen2` pre-tokenizer, llama3's with `llama-bpe`) get `<name>-tokenize.json`: llama.cpp's token
+ids and detokenized text for make_golden.py's awkward strings and BPE_TOKENIZE_CASES, listed in
+`tokenize.json`. tests/golden/README.md says what each file holds and why.
 
 Everything is seeded: two runs give the same files for a given llama.cpp build and CPU. llama.cpp
 runs in a child process, so that its crashing is reported as REFERENCE CRASHED (exit status 3),
@@ -281,8 +284,10 @@ def byte_level_vocab(merge_count: int, specials: list[str], pre: str, special: d
     then the added tokens, as Llama 3's and Qwen's are laid out. Added tokens are control tokens
     except `user_defined` ones (Qwen3's <think>, which its tokenizer does not mark special)."""
     alphabet = dict(byte_level_alphabet())
-    # GPT-2's pre-tokenizer, simplified: a word keeps the space before it.
-    pieces = re.findall(r" ?[A-Za-z]+| ?[0-9]| ?[^\sA-Za-z0-9]+|\s+", CORPUS)
+    # GPT-2's pre-tokenizer, simplified: a word keeps the space before it. Digit runs stay whole so
+    # that merges such as "00" and "112" exist, which Llama 3's pre-tokenizer (digits in threes)
+    # and Qwen's (one by one) then allow differently.
+    pieces = re.findall(r" ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+", CORPUS)
     words = Counter(tuple(alphabet[b] for b in piece.encode()) for piece in pieces)
     merges = learn_merges(words, merge_count)
     # Two merges can make the same token ("ab c" and "a bc"); a vocabulary holds it once.
@@ -601,6 +606,29 @@ def test_tokens(vocab: Vocab, seed: int) -> list[int]:
     return bos + [int(i) for i in drawn]
 
 
+# Added to make_golden.py's TOKENIZE_CASES for the byte-level BPE families: what their
+# pre-tokenizers split differently (Llama 3 groups digits by three, Qwen splits them one by one;
+# both fold the case of contractions), the added tokens of each, and Qwen3's <think> and </think>,
+# user-defined tokens that llama.cpp matches whole even without parse_special.
+BPE_TOKENIZE_CASES: list[tuple[str, bool, bool]] = [
+    ("1234567890 12 345 6789", False, False),
+    ("I'VE SAID IT'S FINE, it\u2019s fine, we'RE done", False, False),
+    ("hello\u00a0world \ufb01ne ligature", False, False),
+    ("   \n\n  indented\n\t\ttabbed   \n", False, False),
+    ("x=1;y=22;z=333", False, False),
+    ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>", False, True),
+    ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>", False, False),
+    ("<|start_header_id|>assistant<|end_header_id|>\n\n", True, True),
+    ("<think>\nLet me see: 2 + 2.\n</think>\n\nThe answer is 4.", False, False),
+    ("<think>\nLet me see: 2 + 2.\n</think>\n\nThe answer is 4.", False, True),
+    ("<|im_start|>assistant\n<think>\n\n</think>\n\n", False, True),
+    ("a<think>b</think>c", False, False),
+]
+
+# The vocabularies whose tokenization is compared: each one's GGUF and its output file.
+TOKENIZED = {"llama3": "llama3-f16.gguf", "qwen2": "qwen2-f16.gguf", "qwen3-thinking": "qwen3-thinking.gguf"}
+
+
 # ---------------------------------------------------------------------------------------------
 # llama.cpp, in a child process. The child runs this script with --reference TASK ARGS...
 
@@ -648,8 +676,20 @@ def reference_load(path: str) -> None:
         fail("refuses it")
 
 
+def reference_tokenize(path: str, name: str, out: str) -> None:
+    """llama.cpp's tokenization of every case, in make_golden.py's tokenize.json format."""
+    import llama_cpp
+    from make_golden import TOKENIZE_CASES, make_tokenize
+
+    llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    add_bos = llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
+    golden = make_tokenize(llm, name, TOKENIZE_CASES + BPE_TOKENIZE_CASES, add_bos)
+    Path(out).write_text(json.dumps(golden, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
 REFERENCE_TASKS = {
     "quantize": (reference_quantize, "quantized"),
+    "tokenize": (reference_tokenize, "tokenized with"),
     "logits": (reference_logits, "evaluated"),
     "load": (reference_load, "loaded"),
 }
@@ -734,6 +774,19 @@ def error_files(out: Path) -> None:
         print(f"{path.name:28} llama.cpp {verdict}")
 
 
+def tokenize_goldens(out: Path) -> list[dict]:
+    """llama.cpp's tokenization on each byte-level BPE vocabulary (the files exist by now)."""
+    files = []
+    for name, model in TOKENIZED.items():
+        golden = out / f"{name}-tokenize.json"
+        reference("tokenize", str(out / model), name, str(golden))
+        cases = json.loads(golden.read_text(encoding="utf-8"))["cases"]
+        tokens = sum(len(case["ids"]) for case in cases)
+        print(f"{golden.name:28} {len(cases)} strings, {tokens} tokens")
+        files.append({"vocabulary": name, "gguf": model, "golden": golden.name})
+    return files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("target/families"))
@@ -752,6 +805,7 @@ def main() -> None:
             reference("quantize", str(f16), str(path), qtype)
             cases.append(golden_case(family, qtype, path, model.arch, tokens, args.out))
     error_files(args.out)
+    (args.out / "tokenize.json").write_text(json.dumps(tokenize_goldens(args.out), indent=1) + "\n")
     (args.out / "manifest.json").write_text(json.dumps(cases, indent=1) + "\n")
 
 
