@@ -5,14 +5,21 @@
 //!
 //! The template comes from the model file, so it is untrusted code. It runs in a MiniJinja
 //! environment that can reach nothing outside it (no loader, so no `include` or `import` of
-//! files), with a fuel limit that bounds how much work it may do, a recursion limit, and a cap
-//! on the output's size. Otherwise the environment is set up like Hugging Face's
+//! files), with a fuel limit that bounds both its work and the data it builds (`FUEL`), a
+//! recursion limit, and a cap on the output's size. Where MiniJinja 3.1 does work without
+//! charging fuel, its filters are replaced here by versions that pay first (`join`, `string`,
+//! `format`, writing `{{ value }}`, and our `tojson`). Two of its operators cannot be replaced
+//! and remain unbounded: `~` writing out a repeated list, and a chain of lazy list `+`
+//! materialized (README "Security"). A template that does not parse leaves the model usable
+//! for raw prompts; chat requests get the reason. Otherwise the environment is set up like Hugging Face's
 //! `apply_chat_template`: `trim_blocks` and `lstrip_blocks`, `raise_exception`, and Python's
 //! string methods (`.strip()`, `.startswith()`, ...), which templates are written against.
 
 use std::io;
 
-use minijinja::{context, Environment, ErrorKind};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{ArgType, Rest, ValueKind, ValueOrKwargs};
+use minijinja::{context, Environment, ErrorKind, Output, State, Value};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -32,25 +39,48 @@ pub enum ChatError {
     Metadata(#[from] GgufError),
     #[error("the chat template does not parse: {0}")]
     Syntax(#[source] minijinja::Error),
+    #[error("the model's chat template does not parse, so it cannot answer chat requests (raw prompts still run): {0}")]
+    Unusable(String),
     #[error("the chat template raised an exception: {0}")]
     Raised(String),
     #[error(
-        "the chat template ran out of fuel: it did more than {FUEL} steps of work, as a runaway \
-         loop would"
+        "the chat template ran out of fuel: it did more work or built more data than the limit of \
+         {FUEL} steps or {FUEL_BYTES} bytes, as a runaway loop or a hostile template would"
     )]
     OutOfFuel,
     #[error("the chat template's output passed the limit of {MAX_OUTPUT} bytes")]
     OutputTooLong,
     #[error("the chat template failed: {0}")]
     Render(#[source] minijinja::Error),
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error("cannot start the chat template's thread: {0}")]
+    Thread(String),
 }
 
 const TEMPLATE_KEY: &str = "tokenizer.chat_template";
 
-/// Instructions one render may execute. Real templates need a few hundred per message; this
-/// leaves room for conversations of thousands of messages and still stops a runaway loop
-/// within a fraction of a second.
-const FUEL: u64 = 5_000_000;
+/// The work one render may do, in MiniJinja's fuel: one per instruction, and one per 64 bytes
+/// of data it builds (strings, list slots, output) or items a filter visits. MiniJinja 3 charges
+/// data before allocating it, which bounds a render's memory as well as its time: 10^6 is 64 MiB
+/// of data, or a million instructions, a few hundred milliseconds on a phone. Real templates
+/// spend a few hundred per message plus their text's bytes / 64, so a conversation of thousands
+/// of messages or of megabytes still renders. (MiniJinja 2 counted only instructions: a filter
+/// or a doubling `~` in a loop could take gigabytes for a few of them; that is upstream's fix,
+/// minijinja 3.1, not ours.)
+const FUEL: u64 = 1_000_000;
+/// The render thread's stack (native only): MiniJinja frees a value nested n deep with n nested
+/// calls of about 60 bytes (measured: 1 MiB holds 15,000 levels), and `FUEL` pays for at most
+/// about 1.6 million levels (a literal `[[...]]` 150 deep costs about 0.6 fuel a level).
+#[cfg(not(target_arch = "wasm32"))]
+const RENDER_STACK: usize = 256 << 20;
+/// How deep lists and maps may nest in a value the template writes out. JSON tool schemas nest
+/// a dozen levels at most.
+const MAX_NESTING: usize = 64;
+/// The bytes of data `FUEL` pays for (MiniJinja's `UNITS_PER_FUEL`).
+const FUEL_BYTES: u64 = FUEL * 64;
+/// The fuel one byte of `tojson`'s output costs, as MiniJinja charges its own serializations
+/// (16 units of the 64 in one fuel): walking a value costs more than copying its bytes.
+const TOJSON_BYTES_PER_FUEL: u64 = 4;
 /// Nesting depth of loops, conditions and macro calls. MiniJinja's default (500) is its
 /// maximum; templates nest a handful deep, and the browser's stack is small.
 const RECURSION_LIMIT: usize = 100;
@@ -112,6 +142,8 @@ pub struct ChatTemplate {
     bos_token: String,
     eos_token: String,
     thinks: bool,
+    /// Why the file's template cannot render (it does not parse), if it cannot.
+    unusable: Option<String>,
 }
 
 impl ChatTemplate {
@@ -124,11 +156,20 @@ impl ChatTemplate {
             // means no family format is known.
             None => builtin_template(file.get("general.architecture").and_then(|v| v.as_str())),
         };
-        Self::new(
-            source,
-            &special_text(file, "tokenizer.ggml.bos_token_id")?,
-            &special_text(file, "tokenizer.ggml.eos_token_id")?,
-        )
+        let bos = special_text(file, "tokenizer.ggml.bos_token_id")?;
+        let eos = special_text(file, "tokenizer.ggml.eos_token_id")?;
+        match Self::new(source, &bos, &eos) {
+            // The model still runs raw prompts: only chat requests need the template, and
+            // they get the reason it cannot be used.
+            Err(ChatError::Syntax(e)) => Ok(Self {
+                env: Environment::new(),
+                bos_token: bos,
+                eos_token: eos,
+                thinks: false,
+                unusable: Some(e.to_string()),
+            }),
+            template => template,
+        }
     }
 
     /// A template from its Jinja source.
@@ -141,11 +182,27 @@ impl ChatTemplate {
         let mut env = Environment::new();
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(RECURSION_LIMIT);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
+        env.set_syntax(SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().map_err(ChatError::Syntax)?);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", tojson);
+        env.add_filter("join", join);
+        env.add_filter("string", |state: &State, value: &Value| {
+            charge_value(state, value)?;
+            minijinja::filters::string(state, value)
+        });
+        env.add_filter("format", |state: &mut State, format: &Value, args: Rest<ValueOrKwargs>| {
+            let args: Vec<Value> = args.0.into_iter().map(ValueOrKwargs::into_value).collect();
+            for arg in &args {
+                charge_value(state, arg)?;
+            }
+            let args = args.iter().map(|arg| ValueOrKwargs::from_value(Some(arg))).collect::<Result<_, _>>()?;
+            minijinja::filters::format(state, format, Rest(args))
+        });
+        env.set_formatter(|out: &mut Output, state: &mut State, value: &Value| {
+            charge_value(state, value)?;
+            minijinja::escape_formatter(out, state, value)
+        });
         env.add_function("strftime_now", move |format: String| strftime(clock(), &format));
         env.add_template_owned(NAME, source.to_string()).map_err(ChatError::Syntax)?;
         Ok(Self {
@@ -153,6 +210,7 @@ impl ChatTemplate {
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
             thinks: source.contains(reasoning::OPEN_TAG),
+            unusable: None,
         })
     }
 
@@ -165,9 +223,32 @@ impl ChatTemplate {
 
     /// The prompt for `messages`.
     pub fn render(&self, messages: &[Message], options: RenderOptions) -> Result<String, ChatError> {
+        // Natively the render gets a thread with a deep stack: MiniJinja drops a nested value
+        // one stack frame per level, and a template can nest a list a million deep within its
+        // fuel (`{% set ns.l = [[[ns.l]]] %}` in a loop), which overflows any thread's default
+        // stack at the end of the render. The stack is address space, touched only as deep as
+        // the render goes. In wasm there are no threads to spawn: README "Security" says so.
+        #[cfg(not(target_arch = "wasm32"))]
+        return std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("chat template".into())
+                .stack_size(RENDER_STACK)
+                .spawn_scoped(scope, || self.render_here(messages, options))
+                .map_err(|e| ChatError::Thread(e.to_string()))?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        #[cfg(target_arch = "wasm32")]
+        self.render_here(messages, options)
+    }
+
+    fn render_here(&self, messages: &[Message], options: RenderOptions) -> Result<String, ChatError> {
+        if let Some(reason) = &self.unusable {
+            return Err(ChatError::Unusable(reason.clone()));
+        }
         let template = self.env.get_template(NAME).map_err(ChatError::Render)?;
         let ctx = context! {
-            messages => messages,
+            messages => minijinja::value::Serde(messages),
             add_generation_prompt => options.add_generation_prompt,
             enable_thinking => options.enable_thinking,
             bos_token => &self.bos_token,
@@ -214,16 +295,108 @@ fn strftime(now: chrono::DateTime<chrono::FixedOffset>, format: &str) -> Result<
 /// templates write tool calls and results with it. MiniJinja's own escapes `<`, `>`, `&` and
 /// `'` for HTML, which would change the prompt (Llama 3's tool turns) from the one the model
 /// was trained on.
-fn tojson(value: minijinja::Value, kwargs: minijinja::value::Kwargs) -> Result<minijinja::Value, minijinja::Error> {
+fn tojson(
+    state: &minijinja::State,
+    value: minijinja::Value,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
-    let mut out = Vec::new();
+    // Serializing recurses once per level of nesting: refuse what `charge_value` refuses.
+    charge_value(state, &value)?;
+    // The indent is built once, before any byte is written: pay for it first.
+    state.consume_fuel((indent.unwrap_or(0) as u64).div_ceil(TOJSON_BYTES_PER_FUEL))?;
+    let mut out = FueledWriter { state, bytes: Some(Vec::new()), error: None };
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonJson::new(indent));
-    value
-        .serialize(&mut serializer)
-        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
+    if let Err(e) = value.serialize(&mut serializer) {
+        return Err(out.error.take().unwrap_or_else(|| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}"))));
+    }
     // serde_json writes only UTF-8.
-    Ok(minijinja::Value::from(String::from_utf8_lossy(&out).into_owned()))
+    Ok(minijinja::Value::from(String::from_utf8_lossy(&out.bytes.unwrap_or_default()).into_owned()))
+}
+
+/// MiniJinja's `join`, paid for first. MiniJinja 3.1's own checks its output against the fuel
+/// only between items when the joiner is not empty, and the items of a repeated list are one
+/// value, charged once: `(['x' * 10**7] * 10**5)|join` grew a 5 GB string. This charges every
+/// item's text (`charge_value`) before MiniJinja's `join` builds the result.
+fn join(
+    state: &mut minijinja::State,
+    value: &minijinja::Value,
+    joiner: Option<minijinja::value::StringInput>,
+    attribute: Option<&str>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
+    if let Ok(items) = value.try_iter() {
+        for item in items {
+            // `attribute` is a dotted path, as MiniJinja's `join` reads it.
+            let item = attribute.into_iter().flat_map(|path| path.split('.')).fold(item, |item, part| match part.parse() {
+                Ok(index) => item.get_item_by_index(index).unwrap_or_default(),
+                Err(_) => item.get_attr(part).unwrap_or_default(),
+            });
+            charge_value(state, &item)?;
+        }
+    }
+    minijinja::filters::join(state, value, joiner, attribute, kwargs)
+}
+
+/// Pays for writing `value` out as text before it is written: a fuel per item of every list or
+/// map in it and per 64 bytes of its strings, as MiniJinja charges the values it builds itself.
+/// MiniJinja 3.1 writes a value as text (`{{ }}`, `string`, `format`, `join`, `~`) without
+/// charging for it, and a repeated list (`[x] * n`, up to 10^8 items) costs nothing to make, so
+/// `([1] * 10**8)|string` took minutes and hundreds of megabytes. Walking the items is far
+/// cheaper than writing them, and stops as soon as the fuel runs out.
+fn charge_value(state: &minijinja::State, value: &minijinja::Value) -> Result<(), minijinja::Error> {
+    let mut pending = vec![(value.clone(), 0)];
+    while let Some((value, depth)) = pending.pop() {
+        if let Some(text) = value.as_str() {
+            state.consume_fuel((text.len() as u64).div_ceil(64))?;
+        } else if matches!(value.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
+            // Writing a value recurses once per level: a list nested a hundred thousand deep
+            // (one `set` per level) would overflow the stack.
+            if depth == MAX_NESTING {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("a value nested more than {MAX_NESTING} deep cannot be written out"),
+                ));
+            }
+            let Ok(items) = value.try_iter() else { continue };
+            for item in items {
+                state.consume_fuel(1)?;
+                if value.kind() == ValueKind::Map {
+                    pending.push((value.get_item(&item).unwrap_or_default(), depth + 1));
+                }
+                pending.push((item, depth + 1));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pays the render's fuel for every byte before it is written, so that a serialization cannot
+/// grow past the budget (`tojson(indent=10**9)` would otherwise write gigabytes of indent).
+struct FueledWriter<'s, 'env> {
+    state: &'s minijinja::State<'s, 'env>,
+    /// Where the bytes go; None only counts them.
+    bytes: Option<Vec<u8>>,
+    /// Why the last write failed: the render's own error (out of fuel), kept whole.
+    error: Option<minijinja::Error>,
+}
+
+impl io::Write for FueledWriter<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Err(e) = self.state.consume_fuel((buf.len() as u64).div_ceil(TOJSON_BYTES_PER_FUEL)) {
+            self.error = Some(e);
+            return Err(io::Error::other("out of fuel"));
+        }
+        if let Some(bytes) = &mut self.bytes {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `json.dumps`'s layout: `", "` and `": "` between items without an indent; with one, items

@@ -9,6 +9,7 @@
 //! The model comes from `TORCHLIGHT_TEST_MODEL`, or `<repo>/models/`; when it is missing the
 //! tests that need it fail and say how to fetch it.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -16,7 +17,8 @@ mod common;
 use serde::Deserialize;
 use torchlight::chat::{ChatError, ChatTemplate, Message, RenderOptions};
 use torchlight::cpu::CpuBackend;
-use torchlight::engine::{Engine, LoadOptions};
+use torchlight::engine::{Engine, GenerateOptions, LoadOptions};
+use torchlight::sample::SamplingParams;
 use torchlight::gguf::{GgufFile, Value};
 use torchlight::reasoning::Reasoning;
 
@@ -324,4 +326,29 @@ fn errors_in_the_template_say_where() {
     let err = template.render(&[message("user", "hi")], GENERATE).unwrap_err();
     assert!(matches!(err, ChatError::Render(_)), "{err:?}");
     assert!(err.to_string().starts_with("the chat template failed:"), "{err}");
+}
+
+/// A template that does not parse refuses chat requests only, saying why; the model loads and
+/// still answers a raw prompt.
+#[test]
+fn a_template_that_does_not_parse_refuses_chat_only() {
+    let (mut source, mut file) = common::open_model();
+    file.metadata.insert("tokenizer.chat_template".into(), Value::String("{% for m in messages %}".into()));
+    let options = LoadOptions { context: 64, ..LoadOptions::default() };
+    let mut engine = Engine::load(CpuBackend::new(1), &file, &mut source, &options, &mut |_| {}).expect("the model loads");
+    let err = engine.chat_prompt(&[message("user", "hi")], true).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("chat template does not parse") && text.contains("raw prompts still run"), "{text}");
+    assert!(text.contains("unexpected end of input"), "the reason is missing: {text}");
+
+    let prompt = engine.tokenizer.encode("The capital of France is", true, false).unwrap();
+    let greedy = GenerateOptions {
+        max_tokens: 4,
+        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
+        stop: Vec::new(),
+        ignore_eos: true,
+        cache_prompt: false,
+    };
+    let answer = pollster::block_on(engine.generate(&prompt, &greedy, &mut |_| ControlFlow::Continue(()))).unwrap();
+    assert_eq!(answer.tokens.len(), 4);
 }

@@ -84,12 +84,13 @@ fn engine_code(e: &EngineError) -> &'static str {
         },
         EngineError::Chat(e) => match e {
             ChatError::Metadata(e) => gguf_code(e),
-            ChatError::Syntax(_) => "invalid_model",
+            ChatError::Syntax(_) | ChatError::Unusable(_) => "invalid_model",
             // The template ran on the request's messages and refused them (roles out of
-            // order, a conversation too long for its limits).
-            ChatError::Raised(_) | ChatError::OutOfFuel | ChatError::OutputTooLong | ChatError::Render(_) => {
-                "invalid_request"
-            }
+            // order), or the prompt it wrote is too long.
+            ChatError::Raised(_) | ChatError::OutputTooLong => "invalid_request",
+            // The template itself failed, or spent its whole budget of work and memory: a
+            // broken or hostile file (a real template needs a fraction of it).
+            ChatError::OutOfFuel | ChatError::Render(_) => "invalid_model",
         },
         EngineError::Sample(_) => "invalid_request",
     }
