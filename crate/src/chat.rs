@@ -70,9 +70,10 @@ const TEMPLATE_KEY: &str = "tokenizer.chat_template";
 const FUEL: u64 = 1_000_000;
 /// The render thread's stack (native only): MiniJinja frees a value nested n deep with n nested
 /// calls of about 60 bytes (measured: 1 MiB holds 15,000 levels), and `FUEL` pays for at most
-/// about 1.6 million levels (a literal `[[...]]` 150 deep costs about 0.6 fuel a level).
+/// about 1.6 million levels, some 96 MiB (a literal `[[...]]` 70 deep costs about 0.6 fuel a
+/// level; tests/hostile_templates.rs builds one).
 #[cfg(not(target_arch = "wasm32"))]
-const RENDER_STACK: usize = 256 << 20;
+const RENDER_STACK: usize = 128 << 20;
 /// How deep lists and maps may nest in a value the template writes out. JSON tool schemas nest
 /// a dozen levels at most.
 const MAX_NESTING: usize = 64;

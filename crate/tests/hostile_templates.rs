@@ -122,6 +122,7 @@ const HOSTILE: &[(&str, Option<&str>)] = &[
     ("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l|string|length }}", None),
     ("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l|tojson|length }}", None),
     ("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[ns.l]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] %}{% endfor %}{{ ns.l|length }}", None),
+    ("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[ns.l]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] %}{% endfor %}{{ ns.l|length }}", None),
     // Recursion and macros.
     ("{% macro f(s) %}{{ f(s ~ s) }}{% endmacro %}{{ f('x') }}", None),
     ("{% macro f(n) %}{% for i in range(100) %}{{ f(n) }}{% endfor %}{% endmacro %}{{ f(0) }}", None),
