@@ -22,6 +22,8 @@ step "setting up llama.cpp (pkg-scripts/setup-llama-server.sh)"
 llama_python="$(bash pkg-scripts/setup-llama-server.sh)"
 step "writing tiny models of every family and llama.cpp's logits for them (tests/golden/families.py)" "$TESTS_FAILED"
 "$llama_python" tests/golden/families.py --out target/families
+step "writing hostile model files the CLI and the package must refuse cleanly (tests/hostile/make_hostile.py)" "$TESTS_FAILED"
+"$llama_python" tests/hostile/make_hostile.py --model models/SmolLM2-135M-Instruct.Q4_1.gguf --out target/hostile
 
 step "building and running the Rust tests (cargo test --release --workspace)" "$TESTS_FAILED"
 cargo test --release --workspace

@@ -53,8 +53,12 @@ impl Footprint {
     /// that builds them anyway.
     pub fn measure(file: &GgufFile, options: &LoadOptions) -> Self {
         let mut problems = Vec::new();
-        let weight_bytes =
-            file.tensors.iter().map(|t| if t.dims.len() == 1 { t.n_elems() * 4 } else { t.n_bytes }).sum();
+        // Saturating: a header that claims more than 2^64 bytes needs more than any memory.
+        let weight_bytes = file
+            .tensors
+            .iter()
+            .map(|t| if t.dims.len() == 1 { t.n_elems().saturating_mul(4) } else { t.n_bytes })
+            .fold(0, u64::saturating_add);
         let unsupported: Vec<_> = file.tensors.iter().filter(|t| t.ggml_type.format().is_none()).collect();
         if let Some(t) = unsupported.first() {
             let first = ModelError::UnsupportedTensorType { name: t.name.clone(), ty: t.ggml_type };
@@ -76,12 +80,17 @@ impl Footprint {
         match ModelConfig::from_gguf(file) {
             Ok(config) => {
                 let context = options.context_for(&config);
-                let layer = config.kv_layer_bytes(context);
                 footprint.context_length = context;
-                footprint.kv_bytes = 2 * config.n_layers as u64 * layer;
-                let buffers = activation_buffers(&config, options.batch_for(context));
-                footprint.activation_bytes = buffers.iter().sum();
-                footprint.largest_buffer = buffers.into_iter().fold(layer, u64::max);
+                match cache_and_activations(&config, options, context) {
+                    Some((kv, activations, largest)) => {
+                        footprint.kv_bytes = kv;
+                        footprint.activation_bytes = activations;
+                        footprint.largest_buffer = largest;
+                    }
+                    None => footprint.problems.push(format!(
+                        "the KV cache and activations for a {context}-token context would need more than 2^64 bytes"
+                    )),
+                }
             }
             // The architecture's problem comes first: it is the one that matters most.
             Err(e) => footprint.problems.insert(0, e.to_string()),
@@ -91,7 +100,7 @@ impl Footprint {
 
     /// Every GPU buffer the model needs, together.
     pub fn gpu_bytes(&self) -> u64 {
-        self.weight_bytes + self.kv_bytes + self.activation_bytes
+        self.weight_bytes.saturating_add(self.kv_bytes).saturating_add(self.activation_bytes)
     }
 
     /// `problems`, plus more memory than `limit` bytes, all the CPU backend has (in a browser,
@@ -115,6 +124,16 @@ impl Footprint {
         }
         problems
     }
+}
+
+/// Bytes of the KV cache and of the activations, and of the largest single buffer among them;
+/// `None` when a size passes 2^64 bytes.
+fn cache_and_activations(config: &ModelConfig, options: &LoadOptions, context: usize) -> Option<(u64, u64, u64)> {
+    let layer = config.kv_layer_bytes(context).ok()?;
+    let kv = layer.checked_mul(2)?.checked_mul(config.n_layers as u64)?;
+    let buffers = activation_buffers(config, options.batch_for(context))?;
+    let activations = buffers.iter().try_fold(0u64, |sum, &b| sum.checked_add(b))?;
+    Some((kv, activations, buffers.into_iter().fold(layer, u64::max)))
 }
 
 fn dominant_type(file: &GgufFile) -> Option<GgmlType> {

@@ -8,6 +8,7 @@ use common::gguf_writer::GgufWriter;
 use torchlight::engine::{Engine, LoadOptions};
 use torchlight::footprint::Footprint;
 use torchlight::gguf::{GgufFile, SliceSource, Value};
+use torchlight::model::ModelConfig;
 use torchlight::quant::GgmlType;
 
 fn options(context: usize) -> LoadOptions {
@@ -90,4 +91,51 @@ fn a_model_over_the_cpu_memory_limit_is_a_problem() {
     let problems = footprint.problems_in_memory(100 << 20);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("memory on the CPU"), "{problems:?}");
+}
+
+/// The real model's header with `changes` to its metadata.
+fn real_header_with(changes: &[(&str, Value)]) -> GgufFile {
+    let (_, mut file) = common::open_model();
+    for (key, value) in changes {
+        file.metadata.insert(key.to_string(), value.clone());
+    }
+    file
+}
+
+/// Absurd hyperparameters are refused, naming their key, before anything is sized by them.
+#[test]
+fn hyperparameters_that_disagree_with_the_tensors_are_errors_naming_their_key() {
+    let cases: &[(&[(&str, Value)], &str)] = &[
+        (&[("llama.block_count", Value::U64(1 << 40))], "llama.block_count is 1099511627776, but the file's tensors are for 30 layers"),
+        (&[("llama.block_count", Value::U32(29))], "llama.block_count is 29"),
+        (
+            &[
+                ("llama.attention.head_count", Value::U64(1 << 62)),
+                ("llama.attention.head_count_kv", Value::U64(1 << 62)),
+                ("llama.attention.key_length", Value::U32(64)),
+            ],
+            "llama.attention.head_count = 4611686018427387904 heads of 64: wider than any tensor",
+        ),
+        (&[("llama.feed_forward_length", Value::U64(1 << 62))], "llama.feed_forward_length = 4611686018427387904: wider"),
+        (&[("llama.embedding_length", Value::U32(1024))], "llama.embedding_length = 1024 and llama.vocab_size = 49152 do not match"),
+        (&[("llama.vocab_size", Value::U32(1000))], "llama.vocab_size = 1000 do not match"),
+        (&[("llama.context_length", Value::U64(1 << 63))], "llama.context_length = 9223372036854775808: more positions"),
+    ];
+    for (changes, expect) in cases {
+        let e = ModelConfig::from_gguf(&real_header_with(changes)).unwrap_err().to_string();
+        assert!(e.contains(expect), "{changes:?}: {e}");
+    }
+}
+
+/// Sizes past 2^64 bytes are a problem, never a wrapped small number: a tensor claiming a
+/// dimension of 2^62 lets a feed-forward width of 2^61 through, whose activations cannot fit.
+#[test]
+fn footprint_sizes_past_two_to_the_64_are_a_problem_not_a_wrap() {
+    let mut file = real_header_with(&[("llama.feed_forward_length", Value::U64(1 << 61))]);
+    let mut huge = file.tensors[0].clone();
+    huge.dims = vec![1 << 62];
+    file.tensors.push(huge);
+    let footprint = Footprint::measure(&file, &options(2048));
+    assert!(footprint.problems.iter().any(|p| p.contains("more than 2^64 bytes")), "{:?}", footprint.problems);
+    assert_eq!(footprint.gpu_bytes(), u64::MAX, "the 1-D tensor's 2^64 bytes saturate the weights");
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::gguf_writer::{string_bytes, value_type, GgufWriter};
+use common::gguf_writer::{array, string_bytes, value_type, GgufWriter};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use torchlight::gguf::{FileSource, GgufError, GgufFile, SliceSource, Value};
@@ -102,31 +102,31 @@ fn every_value_type() -> Vec<(&'static str, Value)> {
         ("t.bool.false", Value::Bool(false)),
         ("t.string", s("héllo, wörld 🌍")),
         ("t.string.empty", s("")),
-        ("t.array.u8", Value::Array(vec![Value::U8(0), Value::U8(1), Value::U8(255)])),
-        ("t.array.empty", Value::Array(vec![])),
-        ("t.array.string", Value::Array(vec![s("a"), s(""), s("ccc")])),
-        ("t.array.i32", Value::Array(vec![Value::I32(-1), Value::I32(7)])),
-        ("t.array.bool", Value::Array(vec![Value::Bool(true), Value::Bool(false)])),
-        ("t.array.f64", Value::Array(vec![Value::F64(0.25), Value::F64(-1e300)])),
+        ("t.array.u8", array(vec![Value::U8(0), Value::U8(1), Value::U8(255)])),
+        ("t.array.empty", array(vec![])),
+        ("t.array.string", array(vec![s("a"), s(""), s("ccc")])),
+        ("t.array.i32", array(vec![Value::I32(-1), Value::I32(7)])),
+        ("t.array.bool", array(vec![Value::Bool(true), Value::Bool(false)])),
+        ("t.array.f64", array(vec![Value::F64(0.25), Value::F64(-1e300)])),
         (
             "t.array.array.string",
-            Value::Array(vec![
-                Value::Array(vec![s("x"), s("yy")]),
-                Value::Array(vec![]),
-                Value::Array(vec![s("zzz")]),
+            array(vec![
+                array(vec![s("x"), s("yy")]),
+                array(vec![]),
+                array(vec![s("zzz")]),
             ]),
         ),
         (
             "t.array.array.int",
-            Value::Array(vec![
-                Value::Array(vec![Value::U64(u64::MAX), Value::U64(0)]),
-                Value::Array(vec![Value::I64(i64::MIN)]),
-                Value::Array(vec![Value::U16(3), Value::U16(4), Value::U16(5)]),
+            array(vec![
+                array(vec![Value::U64(u64::MAX), Value::U64(0)]),
+                array(vec![Value::I64(i64::MIN)]),
+                array(vec![Value::U16(3), Value::U16(4), Value::U16(5)]),
             ]),
         ),
         (
             "t.array.array.array",
-            Value::Array(vec![Value::Array(vec![Value::Array(vec![Value::I8(-3)])])]),
+            array(vec![array(vec![array(vec![Value::I8(-3)])])]),
         ),
         ("t.u64", Value::U64(u64::MAX)),
         ("t.i64", Value::I64(i64::MIN)),
@@ -143,9 +143,9 @@ fn small_file() -> (Vec<u8>, common::gguf_writer::Layout) {
         .kv("tiny.count", Value::U32(7))
         .kv("tiny.flag", Value::Bool(true))
         .kv("tiny.scale", Value::F32(0.5))
-        .kv("tiny.words", Value::Array(vec![s("one"), s("two"), s("three")]))
-        .kv("tiny.ids", Value::Array(vec![Value::I32(1), Value::I32(-2)]))
-        .kv("tiny.nested", Value::Array(vec![Value::Array(vec![Value::U8(9)])]))
+        .kv("tiny.words", array(vec![s("one"), s("two"), s("three")]))
+        .kv("tiny.ids", array(vec![Value::I32(1), Value::I32(-2)]))
+        .kv("tiny.nested", array(vec![array(vec![Value::U8(9)])]))
         .tensor("a.weight", &[4], GgmlType::F32)
         .tensor("b.weight", &[64, 2], GgmlType::Q4_0)
         .tensor("c.weight", &[256], GgmlType::Q6_K)
@@ -320,14 +320,15 @@ fn real_model_header_matches_gguf_py() {
     assert_eq!(file.get("llama.attention.head_count_kv"), Some(&Value::U32(3)));
     assert_eq!(file.get("llama.rope.freq_base"), Some(&Value::F32(100_000.0)));
     assert_eq!(file.get("tokenizer.ggml.add_bos_token"), Some(&Value::Bool(false)));
-    assert_eq!(file.get("general.languages"), Some(&Value::Array(vec![s("en")])));
+    assert_eq!(file.get("general.languages"), Some(&array(vec![s("en")])));
     let tokens = file.array("tokenizer.ggml.tokens").unwrap();
     assert_eq!(tokens.len(), 49152);
-    assert_eq!(tokens[..2], [s("<|endoftext|>"), s("<|im_start|>")]);
+    let first_two: Vec<_> = tokens.iter().take(2).map(|t| t.as_str()).collect();
+    assert_eq!(first_two, [Some("<|endoftext|>"), Some("<|im_start|>")]);
     let types = file.array("tokenizer.ggml.token_type").unwrap();
-    assert_eq!((types.len(), &types[0]), (49152, &Value::I32(3)));
+    assert_eq!((types.len(), types.get(0).and_then(|t| t.scalar())), (49152, Some(Value::I32(3))));
     let merges = file.array("tokenizer.ggml.merges").unwrap();
-    assert_eq!((merges.len(), &merges[0]), (48900, &s("Ġ t")));
+    assert_eq!((merges.len(), merges.get(0).and_then(|m| m.as_str())), (48900, Some("Ġ t")));
 }
 
 /// The browser parses the header from a prefix of the file: each `Truncated` says how far to
@@ -547,12 +548,14 @@ fn tensor_and_metadata_counts_beyond_the_file_are_length_too_large() {
 
 /// A count the file could hold, were the rest of it there, must not reserve memory out of
 /// proportion to the file: here a 40-byte header in a "file" said to be 64 MiB long (the browser
-/// prefix case, or a real file of that size) claims 8 Mi tensors and 64 Mi array elements.
+/// prefix case, or a real file of that size) claims 8 Mi tensors and 64 Mi array elements (in a
+/// vocabulary key, which is kept, not skipped).
 #[test]
 fn plausible_counts_do_not_reserve_more_than_the_file_holds() {
     let file_len = 64u64 << 20;
     let tensors = GgufWriter::new(3).tensor_count(file_len / 8 - 16).build();
-    let array = GgufWriter::new(3).kv_raw("arr", value_type::ARRAY, &array_payload(value_type::U8, file_len - 64, &[])).build();
+    let payload = array_payload(value_type::U8, file_len - 80, &[]);
+    let array = GgufWriter::new(3).kv_raw("tokenizer.ggml.token_type", value_type::ARRAY, &payload).build();
     let mut too_big = Vec::new();
     for (what, mut bytes) in [("tensor count", tensors), ("u8 array count", array)] {
         // Zeros after the header, so the reader's 64 KiB window is loaded and it gets as far as
@@ -565,6 +568,176 @@ fn plausible_counts_do_not_reserve_more_than_the_file_holds() {
         }
     }
     assert!(too_big.is_empty(), "{too_big:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata kept in memory: bounded by what each key is for, whatever the file's size claims
+
+/// A "file" made of pieces, some repeated: a sparse file of any size, holding real headers with
+/// huge arrays, without the memory or disk to hold it.
+enum Piece {
+    Bytes(Vec<u8>),
+    Repeat(Vec<u8>, u64),
+}
+
+struct Pieces(Vec<Piece>);
+
+impl Pieces {
+    fn piece_len(piece: &Piece) -> u64 {
+        match piece {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::Repeat(b, n) => b.len() as u64 * n,
+        }
+    }
+}
+
+impl torchlight::gguf::ByteSource for Pieces {
+    fn len(&self) -> u64 {
+        self.0.iter().map(Self::piece_len).sum()
+    }
+
+    fn read_at(&mut self, mut offset: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
+        let mut piece_start = 0;
+        for piece in &self.0 {
+            let piece_end = piece_start + Self::piece_len(piece);
+            while !buf.is_empty() && (piece_start..piece_end).contains(&offset) {
+                let (bytes, at) = match piece {
+                    Piece::Bytes(b) => (b, (offset - piece_start) as usize),
+                    Piece::Repeat(b, _) => (b, ((offset - piece_start) % b.len() as u64) as usize),
+                };
+                let n = (bytes.len() - at).min(buf.len());
+                buf[..n].copy_from_slice(&bytes[at..at + n]);
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            piece_start = piece_end;
+        }
+        match buf.is_empty() {
+            true => Ok(()),
+            false => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+}
+
+/// The header of a file whose metadata is one array key of `count` items of `elem_type`, all
+/// of which follow: the caller adds the items.
+fn one_array_head(key: &str, elem_type: u32, count: u64) -> Vec<u8> {
+    GgufWriter::new(3).kv_raw(key, value_type::ARRAY, &array_payload(elem_type, count, &[])).build()
+}
+
+#[test]
+fn a_long_array_outside_the_vocabulary_is_skipped_without_reading_it() {
+    // A billion bytes claimed by a key Torchlight never reads, in a file that holds them.
+    let items = 1_000_000_000;
+    let mut source = Pieces(vec![
+        Piece::Bytes(one_array_head("general.junk", value_type::U8, items)),
+        Piece::Repeat(vec![7], items),
+    ]);
+    let start = Instant::now();
+    let (file, largest) = largest_allocation_during(|| GgufFile::read(&mut source).unwrap());
+    assert!(start.elapsed() < Duration::from_millis(100), "took {:?}", start.elapsed());
+    assert!(largest <= SMALL_ALLOCATION, "a {largest}-byte allocation");
+    assert_eq!(file.get("general.junk"), Some(&Value::Skipped { items }));
+    let e = file.array("general.junk").unwrap_err().to_string();
+    assert!(e.contains("general.junk") && e.contains("too long to keep"), "{e}");
+
+    // Strings are stepped over one by one, and short arrays are kept as they are.
+    let words = 200_000;
+    let mut source = Pieces(vec![
+        Piece::Bytes(GgufWriter::new(3).kv_count(2).kv("general.tags", array(vec![s("a"), s("b")])).build()),
+        Piece::Bytes([string_bytes("general.words"), value_type::ARRAY.to_le_bytes().to_vec()].concat()),
+        Piece::Bytes(array_payload(value_type::STRING, words, &[])),
+        Piece::Repeat(string_bytes("word"), words),
+    ]);
+    let (file, largest) = largest_allocation_during(|| GgufFile::read(&mut source).unwrap());
+    assert!(largest <= SMALL_ALLOCATION, "a {largest}-byte allocation");
+    assert_eq!(file.get("general.words"), Some(&Value::Skipped { items: words }));
+    assert_eq!(file.get("general.tags"), Some(&array(vec![s("a"), s("b")])));
+}
+
+#[test]
+fn a_vocabulary_array_past_the_header_budget_is_refused_before_it_is_read() {
+    // The file: a billion one-byte items in a key that is kept.
+    let items = 1_000_000_000;
+    let mut source = Pieces(vec![
+        Piece::Bytes(one_array_head("tokenizer.ggml.token_type", value_type::U8, items)),
+        Piece::Repeat(vec![1], items),
+    ]);
+    let start = Instant::now();
+    let (result, largest) = largest_allocation_during(|| GgufFile::read(&mut source));
+    assert!(start.elapsed() < Duration::from_millis(100), "took {:?}", start.elapsed());
+    assert!(largest <= SMALL_ALLOCATION, "a {largest}-byte allocation");
+    match result {
+        Err(GgufError::HeaderTooLarge { what, limit }) => assert_eq!((what.as_str(), limit), ("tokenizer.ggml.token_type", 256 << 20)),
+        other => panic!("{other:?}"),
+    }
+    // Strings: 40 million short tokens would need more than the budget; refused as soon as
+    // their count is known.
+    let items = 40_000_000;
+    let mut source = Pieces(vec![
+        Piece::Bytes(one_array_head("tokenizer.ggml.tokens", value_type::STRING, items)),
+        Piece::Repeat(string_bytes("tok"), items),
+    ]);
+    let (result, largest) = largest_allocation_during(|| GgufFile::read(&mut source));
+    assert!(largest <= SMALL_ALLOCATION, "a {largest}-byte allocation");
+    assert!(matches!(result, Err(GgufError::HeaderTooLarge { ref what, .. }) if what == "tokenizer.ggml.tokens"), "{result:?}");
+}
+
+#[test]
+fn stepping_over_more_strings_than_any_vocabulary_is_refused_quickly() {
+    // 50 million empty strings in a key that is skipped: 400 MB of lengths, read one by one.
+    let items = 50_000_000;
+    let mut source = Pieces(vec![
+        Piece::Bytes(one_array_head("general.junk", value_type::STRING, items)),
+        Piece::Repeat(vec![0; 8], items),
+    ]);
+    let start = Instant::now();
+    let result = GgufFile::read(&mut source);
+    assert!(matches!(result, Err(GgufError::TooManyItems { ref key, .. }) if key == "general.junk"), "{result:?}");
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+}
+
+/// Arrays of arrays inside a skipped key are stepped over too, each inner array counted.
+#[test]
+fn nested_arrays_too_long_to_keep_are_skipped() {
+    let inner = array_payload(value_type::U32, 1 << 20, &[]);
+    let mut source = Pieces(vec![
+        Piece::Bytes(one_array_head("general.grid", value_type::ARRAY, 2)),
+        Piece::Bytes(inner.clone()),
+        Piece::Repeat(vec![0; 4], 1 << 20),
+        Piece::Bytes(inner),
+        Piece::Repeat(vec![0; 4], 1 << 20),
+    ]);
+    let (file, largest) = largest_allocation_during(|| GgufFile::read(&mut source).unwrap());
+    // The first inner array fits under the key's limit, so it is read before the second one
+    // makes the key too long to keep.
+    assert!(largest <= 8 << 20, "a {largest}-byte allocation");
+    assert_eq!(file.get("general.grid"), Some(&Value::Skipped { items: 2 }));
+}
+
+/// What the budget is for: a vocabulary of four million tokens (fifteen times Gemma 3's), with
+/// types, scores and merges, is kept whole.
+#[test]
+fn a_vocabulary_of_millions_of_tokens_fits_the_budget() {
+    let n = 4_000_000u64;
+    let head = |key: &str, elem: u32| [string_bytes(key), value_type::ARRAY.to_le_bytes().to_vec(), array_payload(elem, n, &[])].concat();
+    let mut source = Pieces(vec![
+        Piece::Bytes(GgufWriter::new(3).kv_count(4).build()),
+        Piece::Bytes(head("tokenizer.ggml.tokens", value_type::STRING)),
+        Piece::Repeat(string_bytes("token"), n),
+        Piece::Bytes(head("tokenizer.ggml.token_type", value_type::I32)),
+        Piece::Repeat(1i32.to_le_bytes().to_vec(), n),
+        Piece::Bytes(head("tokenizer.ggml.scores", value_type::F32)),
+        Piece::Repeat((-1.5f32).to_le_bytes().to_vec(), n),
+        Piece::Bytes(head("tokenizer.ggml.merges", value_type::STRING)),
+        Piece::Repeat(string_bytes("tok en"), n),
+    ]);
+    let file = GgufFile::read(&mut source).unwrap();
+    let tokens = file.array("tokenizer.ggml.tokens").unwrap();
+    assert_eq!((tokens.len(), tokens.get(n as usize - 1).and_then(|t| t.as_str())), (n as usize, Some("token")));
+    let scores = file.array("tokenizer.ggml.scores").unwrap();
+    assert_eq!(scores.get(123).and_then(|s| s.scalar()), Some(Value::F32(-1.5)));
+    assert_eq!(file.array("tokenizer.ggml.merges").unwrap().len(), n as usize);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,11 +876,11 @@ fn nested_arrays(depth: usize) -> Vec<u8> {
 fn arrays_nested_deeper_than_the_limit_are_malformed_without_exhausting_the_stack() {
     // Real files nest one level; a few levels still parse.
     let file = parse(&nested_arrays(3)).unwrap();
-    let mut v = file.get("deep").unwrap();
+    let mut v = file.get("deep").and_then(Value::as_array).unwrap();
     for _ in 0..2 {
-        v = &v.as_array().unwrap()[0];
+        v = v.get(0).and_then(|item| item.as_array()).unwrap();
     }
-    assert_eq!(v, &Value::Array(vec![]));
+    assert_eq!(Some(&Value::Array(v.clone())), Some(&array(vec![])));
     // Deep nests, up to one that would blow the stack of a reader without a limit.
     for depth in [16, 1000, 200_000] {
         let bytes = nested_arrays(depth);

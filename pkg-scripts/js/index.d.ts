@@ -8,7 +8,10 @@ export type TorchlightErrorCode =
   | "unsupported_quant"
   /** A model architecture (or tokenizer) Torchlight does not run. */
   | "unsupported_arch"
-  /** A GGUF file that is malformed or inconsistent (missing keys, bad shapes, broken template). */
+  /**
+   * A GGUF file that is malformed or inconsistent (missing keys, bad shapes, broken template),
+   * or whose header runs on past 64 MiB or asks for more memory than wasm memory holds.
+   */
   | "invalid_model"
   /** The download failed: an HTTP error status, a dropped connection, no network. */
   | "network"
@@ -22,7 +25,10 @@ export type TorchlightErrorCode =
   | "device_lost"
   /** A model weight is larger than one GPU buffer binding may be on this device. */
   | "gpu_limit"
-  /** The model is too large for the CPU backend's wasm memory (4 GiB at most). */
+  /**
+   * The model is too large for the CPU backend's wasm memory (4 GiB at most), or the engine ran
+   * out of wasm memory: its worker is then ended, and it fails every later request the same way.
+   */
   | "does_not_fit"
   /** The GPU reported an error. */
   | "gpu"
@@ -44,7 +50,16 @@ export type TorchlightErrorCode =
   | "cloud_error"
   /** The endpoint's answer was not OpenAI-shaped JSON or SSE, or its stream ended before the answer did. */
   | "cloud_protocol"
-  /** A bug in Torchlight. */
+  /**
+   * The engine's worker gave no sign of life for `watchdogMs` (a model file that makes the core
+   * loop, or a bug) and was ended. The engine fails this and every later request with the same
+   * error; `unload()` it and `Torchlight.load` again (a new worker).
+   */
+  | "unresponsive"
+  /**
+   * A bug in Torchlight. A panic in the core ends the engine's worker, and the engine fails
+   * every later request the same way.
+   */
   | "internal";
 
 export class TorchlightError extends Error {
@@ -186,6 +201,14 @@ export interface LoadOptions {
    * `worker: true`; elsewhere the CPU backend runs on one thread.
    */
   threads?: number;
+  /**
+   * With `worker: true`: milliseconds the engine's worker may go without a sign of life (load
+   * progress, a token, an answer to the page's ping, the core's heartbeat during a long CPU
+   * step) while it has work, before the page ends it: the load or request then fails with
+   * `unresponsive` (default 30000; 0 never). A load that runs in the page (`worker: false`)
+   * cannot be watched.
+   */
+  watchdogMs?: number;
   /** A cloud endpoint, used only with the person's consent (see `route`). */
   cloud?: CloudOptions;
   /**

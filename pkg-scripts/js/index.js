@@ -8,6 +8,7 @@ import { TorchlightError, abortedError } from "./errors.js";
 import { RemoteEngine } from "./remote.js";
 import { LocalEngine, estimate } from "./runtime.js";
 import { sourceOf } from "./download.js";
+import { DEFAULT_WATCHDOG_MS } from "./watchdog.js";
 
 export { TorchlightError };
 
@@ -106,12 +107,18 @@ export class Torchlight {
    * cloud only when the model cannot run here or a request cannot (device lost, prompt over
    * the context), always after consent; "cloud-only" loads nothing locally; "local-only" (the
    * default without `cloud`) never sends anything.
+   *
+   * In its worker, the model is watched: a load or request that gives no sign of life for
+   * `watchdogMs` (default 30 s; 0 never) ends the worker and fails with code `unresponsive`.
    */
-  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route, backend = "auto", threads } = {}) {
+  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route, backend = "auto", threads, watchdogMs = DEFAULT_WATCHDOG_MS } = {}) {
     if (signal?.aborted) throw abortedError();
     route ??= cloud ? "local-first" : "local-only";
     if (!["local-only", "local-first", "cloud-only"].includes(route)) {
       throw new TorchlightError("invalid_request", `route must be "local-only", "local-first" or "cloud-only", not ${JSON.stringify(route)}`);
+    }
+    if (!(typeof watchdogMs === "number" && watchdogMs >= 0)) {
+      throw new TorchlightError("invalid_request", `watchdogMs must be a number of milliseconds (0: never), not ${JSON.stringify(watchdogMs)}`);
     }
     if (route !== "local-only" && !cloud) {
       throw new TorchlightError("invalid_request", `route ${route} needs a cloud endpoint: pass \`cloud\``);
@@ -121,7 +128,7 @@ export class Torchlight {
     const model = sourceOf(absolute).name;
     if (route === "cloud-only") return new Engine({ local: null, cloud: remote, route, model: remote.model });
     try {
-      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker, backend, threads });
+      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker, backend, threads, watchdogMs });
       return new Engine({ local, cloud: remote, route, model });
     } catch (error) {
       if (route === "local-only" || error.code === "aborted") throw error;

@@ -1,87 +1,102 @@
-// The page's side of the worker: the same interface as LocalEngine, over postMessage.
+// The page's side of the worker: the same interface as LocalEngine, over postMessage. The page
+// watches the worker (watchdog.js) and ends it when it stops answering or its core traps; the
+// request running then fails, as does every later one, with the same error.
 
 import { TorchlightError, abortedError } from "./errors.js";
+import { Watchdog, unresponsiveError } from "./watchdog.js";
 
 export class RemoteEngine {
   #worker;
-  /** id → { onDelta, resolve, reject } of the request the worker is running. */
+  /** id → { onEvent, resolve, reject } of each request the worker has yet to answer; the load is id 0. */
   #pending = new Map();
   #nextId = 1;
-  #closed = false;
+  /** Why the engine answers no more (unloaded, crashed, unresponsive): every request fails with it. */
+  #failure = null;
+  #watchdog;
 
-  constructor(worker, { contextLength, backend, threads }) {
+  /** Starts a module worker next to this file, watched with `watchdogMs` (see watchdog.js). */
+  constructor(watchdogMs) {
+    const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "torchlight" });
     this.#worker = worker;
-    this.contextLength = contextLength;
-    this.backend = backend;
-    this.threads = threads;
-    worker.onmessage = ({ data }) => {
-      const request = this.#pending.get(data.id);
-      if (!request) return;
-      if (data.type === "delta") return request.onDelta(data.delta);
-      this.#pending.delete(data.id);
-      if (data.type === "done") request.resolve(data.result);
-      else request.reject(new TorchlightError(data.error.code, data.error.message));
+    this.#watchdog = new Watchdog(watchdogMs, {
+      ping: () => worker.postMessage({ type: "ping" }),
+      onSilent: () => this.#fail(unresponsiveError(watchdogMs)),
+    });
+    worker.onmessage = ({ data }) => this.#hear(data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#fail(new TorchlightError("internal", `internal error: the engine's worker failed: ${event.message || "no reason given"}`));
     };
-    worker.onerror = (event) => this.#fail(new TorchlightError("internal", `the worker failed: ${event.message}`));
   }
 
-  /** Starts a module worker next to this file and loads the model at `url` in it. */
-  static load(url, { contextLength, signal, onProgress, backend, threads } = {}) {
-    const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "torchlight" });
-    return new Promise((resolve, reject) => {
-      const fail = (error) => {
-        worker.terminate();
-        signal?.removeEventListener("abort", onAbort);
-        reject(error);
-      };
-      // Ending the worker ends its download and frees whatever it had put on the GPU.
-      const onAbort = () => fail(abortedError());
-      signal?.addEventListener("abort", onAbort, { once: true });
-      worker.onmessage = ({ data }) => {
-        if (data.type === "progress") onProgress?.(data.progress);
-        else if (data.type === "failed") fail(new TorchlightError(data.error.code, data.error.message));
-        else if (data.type === "loaded") {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(new RemoteEngine(worker, data));
-        }
-      };
-      worker.onerror = (event) => {
-        event.preventDefault();
-        fail(new TorchlightError("internal", `the worker failed to start: ${event.message ?? "no reason given"}`));
-      };
-      worker.postMessage({ type: "load", url, contextLength, backend, threads });
-    });
+  /** Loads the model at `url` in a new worker. */
+  static async load(url, { contextLength, signal, onProgress, backend, threads, watchdogMs }) {
+    const engine = new RemoteEngine(watchdogMs);
+    // Ending the worker ends its download and frees whatever it had put on the GPU.
+    const onAbort = () => engine.#fail(abortedError());
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const loaded = await engine.#request({ type: "load", id: 0, url, contextLength, backend, threads }, onProgress);
+      engine.contextLength = loaded.contextLength;
+      engine.backend = loaded.backend;
+      engine.threads = loaded.threads;
+      return engine;
+    } catch (e) {
+      engine.#fail(e);
+      throw e;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   /** As `LocalEngine.generate`; the signal's abort crosses to the worker as a message. */
   generate(request, onDelta, signal) {
-    if (this.#closed) return Promise.reject(abortedError("the engine was unloaded"));
     const id = this.#nextId++;
     const onAbort = () => this.#worker.postMessage({ type: "abort", id });
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { onDelta, resolve, reject });
-      this.#worker.postMessage({ type: "generate", id, request });
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener("abort", onAbort, { once: true });
-    }).finally(() => signal?.removeEventListener("abort", onAbort));
+    const answer = this.#request({ type: "generate", id, request }, onDelta);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    return answer.finally(() => signal?.removeEventListener("abort", onAbort));
   }
 
   /** As `LocalEngine.stats`, measured in the worker. */
   stats() {
-    if (this.#closed) return Promise.reject(abortedError("the engine was unloaded"));
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { onDelta: () => {}, resolve, reject });
-      this.#worker.postMessage({ type: "stats", id });
-    });
+    return this.#request({ type: "stats", id: this.#nextId++ });
   }
 
   async unload() {
     this.#fail(abortedError("the engine was unloaded"));
   }
 
+  /** Sends `message` (with its request id) and resolves with the answer; `onEvent` hears its progress or deltas. */
+  #request(message, onEvent = () => {}) {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(message.id, { onEvent, resolve, reject });
+      this.#watchdog.start();
+      this.#worker.postMessage(message);
+    });
+  }
+
+  #hear(data) {
+    this.#watchdog.heard();
+    if (data.type === "crashed") return this.#fail(new TorchlightError(data.error.code, data.error.message));
+    // "alive" carries no id; an answer to a request that has already failed has none pending.
+    const request = this.#pending.get(data.id);
+    if (!request) return;
+    if (data.type === "progress") return request.onEvent(data.progress);
+    if (data.type === "delta") return request.onEvent(data.delta);
+    this.#pending.delete(data.id);
+    if (this.#pending.size === 0) this.#watchdog.stop();
+    if (data.type === "done") request.resolve(data.result);
+    else request.reject(new TorchlightError(data.error.code, data.error.message));
+  }
+
+  /** Ends the worker: every request, pending or later, fails with `error`. */
   #fail(error) {
-    this.#closed = true;
+    if (this.#failure) return;
+    this.#failure = error;
+    this.#watchdog.stop();
     this.#worker.terminate();
     for (const request of this.#pending.values()) request.reject(error);
     this.#pending.clear();

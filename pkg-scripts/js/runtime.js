@@ -4,7 +4,7 @@
 import * as plainGlue from "./torchlight_core.js";
 import { list as listCached, openCachedFile } from "./cache.js";
 import { openUncached, sourceOf } from "./download.js";
-import { asTorchlightError, abortedError } from "./errors.js";
+import { TorchlightError, asTorchlightError, abortedError } from "./errors.js";
 import { startThreads } from "./threads.js";
 
 /**
@@ -12,11 +12,19 @@ import { startThreads } from "./threads.js";
  * and each miss costs a round trip that at least doubles the prefix.
  */
 const HEADER_PREFIX = 1 << 20;
+/**
+ * The longest header read: ten times the largest real ones (Gemma 3's, with its 262,144-token
+ * vocabulary, is 6.2 MiB). A file whose header runs on for gigabytes would otherwise be fetched
+ * whole into memory before the core could refuse it.
+ */
+const MAX_HEADER = 64 << 20;
 /** Progress is reported about this often (in bytes), and at the end. */
 const PROGRESS_STEP = 1 << 20;
 
 /** The wasm cores instantiated in this thread, by build. */
 const cores = {};
+/** The same, once ready: those `trapError` asks why they trapped. */
+const instantiated = new Set();
 
 /**
  * Fetches and instantiates a wasm core next to this file, once: `{ glue, exports, module }`,
@@ -35,8 +43,32 @@ export function loadCore(threaded = false) {
     const module = await WebAssembly.compileStreaming(response.clone()).catch(async () => WebAssembly.compile(await response.arrayBuffer()));
     return { glue, exports: await glue.default({ module_or_path: module }), module };
   })();
-  cores[build].catch(() => delete cores[build]);
+  cores[build].then((core) => instantiated.add(core), () => delete cores[build]);
   return cores[build];
+}
+
+/**
+ * For `e` (or the error it wraps) a trap of the core: a `WebAssembly.RuntimeError` (a panic, an
+ * allocation wasm memory could not give) or a `RangeError` (the stack overflowed inside it),
+ * after which nothing the core holds is to be trusted. The error to report, with the core's own
+ * account of why (`does_not_fit` or `invalid_model` for memory, `internal` with a panic's
+ * message), or null when `e` is no trap.
+ */
+export function trapError(e) {
+  const thrown = e instanceof TorchlightError ? e.cause : e;
+  if (!(thrown instanceof WebAssembly.RuntimeError || thrown instanceof RangeError)) return null;
+  const report = [...instantiated].map(trapReport).find(Boolean);
+  if (report) return new TorchlightError(report.code, report.message, { cause: thrown });
+  return new TorchlightError("internal", `internal error: the engine's core stopped: ${thrown.message}`, { cause: thrown });
+}
+
+/** What `core` noted before it trapped, if anything. The report reads only those notes; if even that traps, there is none. */
+function trapReport(core) {
+  try {
+    return core.glue.trapReport();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bytes `[start, end)` of `file`, written at their offsets into `into` (by default a new buffer from byte 0). */
@@ -56,8 +88,12 @@ async function withHeader(file, open) {
       return { opened: await open(bytes), bytes };
     } catch (e) {
       if (e?.code !== "truncated_header") throw e;
+      if (e.needed > MAX_HEADER) {
+        const why = `the header runs on past ${MAX_HEADER >> 20} MiB (to byte ${e.needed} at least), far longer than any model's: the file is corrupt or hostile`;
+        throw new TorchlightError("invalid_model", `${e.reading}: ${why}`);
+      }
       // Read only what is missing, at least doubling the prefix so a huge header takes few trips.
-      const want = Math.min(file.fileLength, Math.max(e.needed, 2 * bytes.length));
+      const want = Math.min(file.fileLength, MAX_HEADER, Math.max(e.needed, 2 * bytes.length));
       const grown = new Uint8Array(want);
       grown.set(bytes);
       bytes = await readBytes(file, bytes.length, want, grown);
@@ -143,14 +179,17 @@ export class LocalEngine {
   /**
    * Loads the model in `file` (an absolute URL, or a Blob) on `backend` ("gpu" or "cpu"), on
    * the CPU with `threads` threads (more than 1 only in a worker of a cross-origin isolated
-   * page); `signal` cancels.
+   * page); `signal` cancels. `onBusy` is called about once a second while the core computes
+   * without giving this thread's event loop a turn (a CPU prefill step), so that a watcher can
+   * tell busy from stuck.
    */
-  static async load(file, { contextLength, signal, onProgress, backend, threads = 1 } = {}) {
+  static async load(file, { contextLength, signal, onProgress, onBusy, backend, threads = 1 } = {}) {
     try {
       // A browser that cannot make the threaded core's shared memory (a 32-bit one cannot
       // reserve its 4 GiB) still runs the plain core, on one thread (`threads` says so).
       let core = backend === "cpu" && threads > 1 ? await loadCore(true).catch(() => null) : null;
       if (!core) [core, threads] = [await loadCore(), 1];
+      core.glue.setHeartbeat(onBusy);
       if (signal?.aborted) throw abortedError();
       file = await openCachedFile(sourceOf(file), signal);
       let loader, bytes;
@@ -185,7 +224,7 @@ export class LocalEngine {
       // `finish` takes the loader whatever it returns.
       return new LocalEngine(loader.finish(), core, workers);
     } catch (e) {
-      throw asTorchlightError(e);
+      throw trapError(e) ?? asTorchlightError(e);
     }
   }
 
@@ -204,7 +243,7 @@ export class LocalEngine {
     try {
       return await run;
     } catch (e) {
-      throw this.#unloaded ? abortedError("the engine was unloaded") : asTorchlightError(e);
+      throw this.#unloaded ? abortedError("the engine was unloaded") : (trapError(e) ?? asTorchlightError(e));
     }
   }
 

@@ -35,6 +35,8 @@ const ROOTS = [
   ["/bench/", join(here, "bench", "page")],
   // Tiny models of every family, written by tests/golden/families.py (pkg-scripts/test.sh).
   ["/target/families/", join(repo, "target", "families")],
+  // Hostile variants of the test model and their manifest, written by tests/hostile/make_hostile.py.
+  ["/target/hostile/", join(repo, "target", "hostile")],
   ["/vendor/wllama/", join(here, "node_modules", "@wllama", "wllama", "esm")],
   ["/", join(here, "page")],
 ];

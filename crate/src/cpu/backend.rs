@@ -147,9 +147,9 @@ impl Backend for CpuBackend {
 
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<CpuCache, ModelError> {
         let shape = AttentionShape::of(config);
-        let layer_len = context * config.kv_width();
+        let layer_len = config.kv_layer_len(context)?;
         let layer = || (0..config.n_layers).map(|_| RefCell::new(vec![0.0; layer_len])).collect();
-        self.allocated += 2 * config.n_layers as u64 * config.kv_layer_bytes(context);
+        self.allocated += 2 * config.n_layers as u64 * config.kv_layer_bytes(context)?;
         Ok(CpuCache { shape, k: layer(), v: layer(), tables: rope_tables(config, context) })
     }
 
@@ -181,6 +181,10 @@ impl Backend for CpuBackend {
     }
 
     fn matmul(&mut self, w: &CpuMatrix, x: &CpuBuffer, x_row0: usize, out: &CpuBuffer, n: usize) {
+        // Products are where a prefill step spends its seconds, with no turn for the event loop
+        // between them: a watching page hears that the work goes on.
+        #[cfg(target_arch = "wasm32")]
+        crate::event_loop::heartbeat();
         let xs = x.data.borrow();
         let mut o = out.data.borrow_mut();
         assert!(w.cols <= x.width && (x_row0 + n) * x.width <= xs.len(), "matmul input too small");

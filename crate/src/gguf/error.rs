@@ -21,6 +21,10 @@ pub enum GgufError {
     MissingKey(String),
     #[error("metadata {key}: expected {expected}, found {found}")]
     WrongType { key: String, expected: &'static str, found: &'static str },
+    #[error("{what}: the header would keep more than {limit} bytes in memory, far more than any model's metadata and tensor table need (the file is corrupt or hostile)")]
+    HeaderTooLarge { what: String, limit: u64 },
+    #[error("metadata {key}: the header's arrays have more than {limit} strings and inner arrays, far more than any vocabulary (the file is corrupt or hostile)")]
+    TooManyItems { key: String, limit: u64 },
     #[error("malformed GGUF: {0}")]
     Malformed(String),
     #[error("cannot read the model file: {0}")]

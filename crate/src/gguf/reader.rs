@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use super::cursor::Cursor;
+use super::value::Array;
 use super::{ByteSource, GgufError, Value};
 use crate::quant::GgmlType;
 
@@ -7,17 +9,10 @@ const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
 /// ggml tensors have at most four dimensions.
 const MAX_DIMS: u32 = 4;
-/// Real files nest arrays one level deep at most; a deeper nest is an attack on the stack.
-const MAX_ARRAY_DEPTH: u32 = 4;
-/// The header is read through a window of this size, so parsing does few small reads.
-const WINDOW: usize = 1 << 16;
-/// Items reserved ahead of reading them: a count passes the file-size check when each item
-/// could fit, but an item in memory is larger than its smallest encoding, so vectors grow as
-/// items are actually read beyond this.
+/// Tensor infos reserved ahead of reading them: a count passes the file-size check when each
+/// could fit, but one in memory is larger than its smallest encoding, so the table grows as
+/// they are actually read beyond this.
 const RESERVE_LIMIT: u64 = 4096;
-/// Longest single string: chat templates and vocab entries are far shorter; a length beyond
-/// this is a corrupt or hostile file, refused before allocating it.
-const MAX_STRING: u64 = 16 << 20;
 
 /// A parsed GGUF header: metadata, the tensor table, and where the tensor data lies.
 #[derive(Debug)]
@@ -66,9 +61,9 @@ impl GgufFile {
 
         let mut metadata = BTreeMap::new();
         for _ in 0..kv_count {
-            let key = r.string("a metadata key")?;
+            let key = r.key()?;
             let type_id = r.u32(&key)?;
-            let value = r.value(&key, type_id, 0)?;
+            let value = r.value(&key, type_id)?;
             metadata.insert(key, value);
         }
 
@@ -79,6 +74,7 @@ impl GgufFile {
             if n_dims == 0 || n_dims > MAX_DIMS {
                 return Err(GgufError::Malformed(format!("tensor {name} has {n_dims} dimensions")));
             }
+            r.hold((std::mem::size_of::<TensorInfo>() + 8 * n_dims as usize) as u64, || format!("tensor {name}"))?;
             let mut dims = Vec::with_capacity(n_dims as usize);
             for _ in 0..n_dims {
                 dims.push(r.u64(&name)?);
@@ -95,7 +91,7 @@ impl GgufFile {
                 _ => return Err(GgufError::Malformed(format!("general.alignment is {v:?}, not a power of two"))),
             },
         };
-        let file_len = r.source.len();
+        let file_len = r.len();
         let data_offset = r.pos.next_multiple_of(alignment);
 
         let mut tensors = Vec::with_capacity(raw_tensors.len());
@@ -168,7 +164,7 @@ impl GgufFile {
         v.as_str().ok_or_else(|| Self::wrong(key, "a string", v))
     }
 
-    pub fn array(&self, key: &str) -> Result<&[Value], GgufError> {
+    pub fn array(&self, key: &str) -> Result<&Array, GgufError> {
         let v = self.require(key)?;
         v.as_array().ok_or_else(|| Self::wrong(key, "an array", v))
     }
@@ -184,125 +180,5 @@ impl GgufFile {
 
     pub fn architecture(&self) -> Result<&str, GgufError> {
         self.str("general.architecture")
-    }
-}
-
-/// Sequential reads through a window over the source, with every length checked against what
-/// is left of the file before anything is allocated for it.
-struct Cursor<'a> {
-    source: &'a mut dyn ByteSource,
-    pos: u64,
-    window: Vec<u8>,
-    window_start: u64,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(source: &'a mut dyn ByteSource) -> Self {
-        Self { source, pos: 0, window: Vec::new(), window_start: 0 }
-    }
-
-    fn remaining(&self) -> u64 {
-        self.source.len().saturating_sub(self.pos)
-    }
-
-    fn fill(&mut self, what: &str, buf: &mut [u8]) -> Result<(), GgufError> {
-        let len = self.source.len();
-        let end = self.pos + buf.len() as u64;
-        if end > len {
-            return Err(GgufError::Truncated { what: what.to_string(), needed: end, len });
-        }
-        let win_end = self.window_start + self.window.len() as u64;
-        if self.pos < self.window_start || end > win_end {
-            let size = (WINDOW as u64).max(buf.len() as u64).min(len - self.pos) as usize;
-            self.window.resize(size, 0);
-            self.window_start = self.pos;
-            self.source.read_at(self.pos, &mut self.window).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    GgufError::Truncated { what: what.to_string(), needed: self.pos + size as u64, len }
-                } else {
-                    GgufError::Io(e)
-                }
-            })?;
-        }
-        let at = (self.pos - self.window_start) as usize;
-        buf.copy_from_slice(&self.window[at..at + buf.len()]);
-        self.pos = end;
-        Ok(())
-    }
-
-    fn bytes<const N: usize>(&mut self, what: &str) -> Result<[u8; N], GgufError> {
-        let mut b = [0u8; N];
-        self.fill(what, &mut b)?;
-        Ok(b)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, GgufError> {
-        Ok(u32::from_le_bytes(self.bytes(what)?))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64, GgufError> {
-        Ok(u64::from_le_bytes(self.bytes(what)?))
-    }
-
-    /// A count of items each at least `min_item_bytes` long, refused if the file cannot hold them.
-    fn count(&mut self, what: &str, min_item_bytes: u64) -> Result<u64, GgufError> {
-        let n = self.u64(what)?;
-        let remaining = self.remaining();
-        if n.saturating_mul(min_item_bytes) > remaining {
-            return Err(GgufError::LengthTooLarge { what: what.to_string(), claimed: n, remaining });
-        }
-        Ok(n)
-    }
-
-    fn string(&mut self, what: &str) -> Result<String, GgufError> {
-        let n = self.count(what, 1)?;
-        if n > MAX_STRING {
-            return Err(GgufError::Malformed(format!("{what} claims a string of {n} bytes")));
-        }
-        let mut buf = vec![0u8; n as usize];
-        self.fill(what, &mut buf)?;
-        String::from_utf8(buf).map_err(|_| GgufError::Malformed(format!("{what} is not valid UTF-8")))
-    }
-
-    fn value(&mut self, key: &str, type_id: u32, depth: u32) -> Result<Value, GgufError> {
-        Ok(match type_id {
-            0 => Value::U8(u8::from_le_bytes(self.bytes(key)?)),
-            1 => Value::I8(i8::from_le_bytes(self.bytes(key)?)),
-            2 => Value::U16(u16::from_le_bytes(self.bytes(key)?)),
-            3 => Value::I16(i16::from_le_bytes(self.bytes(key)?)),
-            4 => Value::U32(u32::from_le_bytes(self.bytes(key)?)),
-            5 => Value::I32(i32::from_le_bytes(self.bytes(key)?)),
-            6 => Value::F32(f32::from_le_bytes(self.bytes(key)?)),
-            7 => match self.bytes::<1>(key)?[0] {
-                0 => Value::Bool(false),
-                1 => Value::Bool(true),
-                b => return Err(GgufError::Malformed(format!("metadata {key}: bool byte is {b}"))),
-            },
-            8 => Value::String(self.string(key)?),
-            9 => {
-                if depth >= MAX_ARRAY_DEPTH {
-                    return Err(GgufError::Malformed(format!("metadata {key}: arrays nested too deep")));
-                }
-                let elem_type = self.u32(key)?;
-                let min_bytes = match elem_type {
-                    0 | 1 | 7 => 1,
-                    2 | 3 => 2,
-                    4 | 5 | 6 => 4,
-                    8 | 10 | 11 | 12 => 8,
-                    9 => 12,
-                    id => return Err(GgufError::UnknownValueType { key: key.to_string(), id }),
-                };
-                let n = self.count(key, min_bytes)?;
-                let mut items = Vec::with_capacity(n.min(RESERVE_LIMIT) as usize);
-                for _ in 0..n {
-                    items.push(self.value(key, elem_type, depth + 1)?);
-                }
-                Value::Array(items)
-            }
-            10 => Value::U64(self.u64(key)?),
-            11 => Value::I64(i64::from_le_bytes(self.bytes(key)?)),
-            12 => Value::F64(f64::from_le_bytes(self.bytes(key)?)),
-            id => return Err(GgufError::UnknownValueType { key: key.to_string(), id }),
-        })
     }
 }

@@ -207,7 +207,7 @@ impl Backend for GpuBackend {
     }
 
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<GpuCache, ModelError> {
-        let bytes = config.kv_layer_bytes(context);
+        let bytes = config.kv_layer_bytes(context)?;
         let mut k = Vec::with_capacity(config.n_layers);
         let mut v = Vec::with_capacity(config.n_layers);
         for _ in 0..config.n_layers {

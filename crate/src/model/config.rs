@@ -1,6 +1,11 @@
+use std::collections::BTreeSet;
+
 use super::arch::Architecture;
 use super::ModelError;
 use crate::gguf::GgufFile;
+
+/// Most positions a context may have: the GPU kernels take positions as u32.
+const MAX_CONTEXT: usize = u32::MAX as usize;
 
 /// Hyperparameters of one model, read from its GGUF metadata.
 #[derive(Debug, Clone)]
@@ -73,9 +78,9 @@ impl ModelConfig {
             None if n_heads > 0 => width / n_heads,
             None => 0,
         };
-        let vocab_size = match file.get(&key("vocab_size")) {
-            Some(_) => file.usize(&key("vocab_size"))?,
-            None => file.array("tokenizer.ggml.tokens")?.len(),
+        let (vocab_key, vocab_size) = match file.get(&key("vocab_size")) {
+            Some(_) => (key("vocab_size"), file.usize(&key("vocab_size"))?),
+            None => ("tokenizer.ggml.tokens".to_string(), file.array("tokenizer.ggml.tokens")?.len()),
         };
         let rope_scale = match file.get(&key("rope.scaling.type")) {
             None => 1.0,
@@ -139,8 +144,61 @@ impl ModelConfig {
             sliding_window,
             embed_scale: if arch.scale_embeddings { (width as f32).sqrt() } else { 1.0 },
         };
+        config.check_against_tensors(file, &key, &vocab_key)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The header's sizes, against its tensors, before anything is sized by them: the embedding
+    /// table's shape is the width and the vocabulary, no other width exceeds every tensor's
+    /// dimensions, and there are as many layers as `blk.N` tensors say.
+    fn check_against_tensors(&self, file: &GgufFile, key: impl Fn(&str) -> String, vocab_key: &str) -> Result<(), ModelError> {
+        let bad = |why: String| Err(ModelError::BadConfig(why));
+        let width = format!("{} = {}", key("embedding_length"), self.width);
+        let vocab = format!("{vocab_key} = {}", self.vocab_size);
+        if let Some(table) = file.tensor("token_embd.weight") {
+            if table.dims != [self.width as u64, self.vocab_size as u64] {
+                return bad(format!("{width} and {vocab} do not match the embedding table token_embd.weight, {:?}", table.dims));
+            }
+        }
+        let widest = file.tensors.iter().flat_map(|t| t.dims.iter().copied()).max().unwrap_or(0);
+        let (heads, kv_heads, head_dim) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let widths = [
+            (width, Some(self.width)),
+            (vocab, Some(self.vocab_size)),
+            (format!("{} = {}", key("feed_forward_length"), self.ffn_width), Some(self.ffn_width)),
+            (format!("{} = {heads} heads of {head_dim}", key("attention.head_count")), heads.checked_mul(head_dim)),
+            (format!("{} = {kv_heads} heads of {head_dim}", key("attention.head_count_kv")), kv_heads.checked_mul(head_dim)),
+        ];
+        for (named, size) in widths {
+            if size.is_none_or(|size| size as u64 > widest) {
+                return bad(format!("{named}: wider than any tensor of the file (its largest dimension is {widest})"));
+            }
+        }
+        if self.train_context > MAX_CONTEXT {
+            let context = format!("{} = {}", key("context_length"), self.train_context);
+            return bad(format!("{context}: more positions than Torchlight can address ({MAX_CONTEXT})"));
+        }
+        self.check_layers(file, &key("block_count"))
+    }
+
+    /// The layer count must be the number of layers the tensor table has, `blk.0` to
+    /// `blk.{n - 1}`: loops and caches are sized by it.
+    fn check_layers(&self, file: &GgufFile, key: &str) -> Result<(), ModelError> {
+        let layers: BTreeSet<usize> = file
+            .tensors
+            .iter()
+            .filter_map(|t| t.name.strip_prefix("blk.")?.split_once('.')?.0.parse().ok())
+            .collect();
+        let consecutive = layers.last().is_none_or(|&last| last + 1 == layers.len());
+        if consecutive && layers.len() == self.n_layers {
+            return Ok(());
+        }
+        let found = match (layers.first(), layers.last()) {
+            (Some(first), Some(last)) => format!("{} layers, blk.{first} to blk.{last}", layers.len()),
+            _ => "no layers".to_string(),
+        };
+        Err(ModelError::BadConfig(format!("{key} is {}, but the file's tensors are for {found}", self.n_layers)))
     }
 
     /// Shapes the kernels rely on; a file that breaks them is refused at load, not mid-forward.
@@ -183,8 +241,16 @@ impl ModelConfig {
         self.n_kv_heads * self.head_dim
     }
 
+    /// Values in one layer's keys (or values) for `context` positions; an error when their
+    /// bytes would not fit the address space.
+    pub fn kv_layer_len(&self, context: usize) -> Result<usize, ModelError> {
+        context.checked_mul(self.kv_width()).filter(|n| n.checked_mul(4).is_some()).ok_or_else(|| {
+            ModelError::BadConfig(format!("a KV cache of {context} positions of {} values is too large", self.kv_width()))
+        })
+    }
+
     /// Bytes of one layer's keys (or values) for `context` positions, in f32.
-    pub fn kv_layer_bytes(&self, context: usize) -> u64 {
-        (context * self.kv_width() * 4) as u64
+    pub fn kv_layer_bytes(&self, context: usize) -> Result<u64, ModelError> {
+        Ok(self.kv_layer_len(context)? as u64 * 4)
     }
 }

@@ -65,9 +65,13 @@ impl<B: Backend> Activations<B> {
 }
 
 /// Bytes of each f32 activation buffer `Activations::new` allocates for steps of up to
-/// `max_tokens` tokens with one row of logits.
-pub fn activation_buffers(config: &ModelConfig, max_tokens: usize) -> [u64; 10] {
-    Activations::<super::ReferenceBackend>::shapes(config, max_tokens, 1).map(|(rows, width)| (rows * width * 4) as u64)
+/// `max_tokens` tokens with one row of logits; `None` when one would pass 2^64 bytes.
+pub fn activation_buffers(config: &ModelConfig, max_tokens: usize) -> Option<[u64; 10]> {
+    let mut bytes = [0; 10];
+    for (b, (rows, width)) in bytes.iter_mut().zip(Activations::<super::ReferenceBackend>::shapes(config, max_tokens, 1)) {
+        *b = (rows as u64).checked_mul(width as u64)?.checked_mul(4)?;
+    }
+    Some(bytes)
 }
 
 /// Runs `tokens` (at positions `pos0..`) through the model, leaving logits in `act.logits`:

@@ -81,7 +81,8 @@ impl Backend for ReferenceBackend {
     }
 
     fn cache(&mut self, config: &ModelConfig, context: usize) -> Result<Cache, ModelError> {
-        let layer = || (0..config.n_layers).map(|_| RefCell::new(vec![0.0; context * config.kv_width()])).collect();
+        let len = config.kv_layer_len(context)?;
+        let layer = || (0..config.n_layers).map(|_| RefCell::new(vec![0.0; len])).collect();
         Ok(Cache { shape: AttentionShape::of(config), k: layer(), v: layer(), tables: rope_tables(config, context) })
     }
 

@@ -2,7 +2,7 @@
 //! from llama.cpp's algorithms, and the error paths of `from_gguf`.
 
 use super::*;
-use crate::gguf::Value;
+use crate::gguf::{Array, ScalarType, Value};
 
 fn gguf(entries: Vec<(&str, Value)>) -> GgufFile {
     GgufFile {
@@ -14,8 +14,20 @@ fn gguf(entries: Vec<(&str, Value)>) -> GgufFile {
     }
 }
 
-fn strings(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect())
+fn strings<S: AsRef<str>>(items: &[S]) -> Value {
+    Value::Array(Array::Strings(items.iter().map(|s| s.as_ref()).collect()))
+}
+
+fn scalars(ty: ScalarType, bytes: Vec<u8>) -> Value {
+    Value::Array(Array::Scalars { ty, bytes })
+}
+
+fn i32s(items: &[i32]) -> Value {
+    scalars(ScalarType::I32, items.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
+fn f32s(items: &[f32]) -> Value {
+    scalars(ScalarType::F32, items.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
 fn text(s: &str) -> Value {
@@ -40,9 +52,9 @@ fn sentencepiece_file(normal: &[(&str, f32)]) -> GgufFile {
     }
     gguf(vec![
         ("tokenizer.ggml.model", text("llama")),
-        ("tokenizer.ggml.tokens", Value::Array(tokens.into_iter().map(Value::String).collect())),
-        ("tokenizer.ggml.token_type", Value::Array(types.into_iter().map(Value::I32).collect())),
-        ("tokenizer.ggml.scores", Value::Array(scores.into_iter().map(Value::F32).collect())),
+        ("tokenizer.ggml.tokens", strings(&tokens)),
+        ("tokenizer.ggml.token_type", i32s(&types)),
+        ("tokenizer.ggml.scores", f32s(&scores)),
     ])
 }
 
@@ -135,14 +147,14 @@ fn bpe_file(extra: Vec<(&str, Value)>) -> GgufFile {
         "Ġ!",
     ];
     let merges = ["h e", "l l", "ll o", "he llo", "Ġ w", "o r", "l d", "Ġw or", "Ġwor ld", "Ġ !"];
-    let mut types = vec![Value::I32(1); tokens.len()];
-    types[0] = Value::I32(3);
-    types[1] = Value::I32(3);
+    let mut types = vec![1; tokens.len()];
+    types[0] = 3;
+    types[1] = 3;
     let mut entries = vec![
         ("tokenizer.ggml.model", text("gpt2")),
         ("tokenizer.ggml.pre", text("gpt-2")),
         ("tokenizer.ggml.tokens", strings(&tokens)),
-        ("tokenizer.ggml.token_type", Value::Array(types)),
+        ("tokenizer.ggml.token_type", i32s(&types)),
         ("tokenizer.ggml.merges", strings(&merges)),
         ("tokenizer.ggml.bos_token_id", Value::U32(0)),
         ("tokenizer.ggml.eos_token_id", Value::U32(0)),
@@ -201,19 +213,19 @@ fn errors_name_what_is_wrong() {
     let msg = error(bpe_file(vec![("tokenizer.ggml.tokens", strings(&["a", "b", "a"]))]));
     assert!(msg.contains("duplicate token \"a\"") && msg.contains("0 and 2"), "{msg}");
 
-    let msg = error(bpe_file(vec![("tokenizer.ggml.token_type", Value::Array(vec![Value::I32(1)]))]));
+    let msg = error(bpe_file(vec![("tokenizer.ggml.token_type", i32s(&[1]))]));
     assert!(msg.contains("tokenizer.ggml.token_type has 1 entries"), "{msg}");
 
-    let msg = error(bpe_file(vec![("tokenizer.ggml.tokens", Value::Array(vec![Value::U8(1)]))]));
+    let msg = error(bpe_file(vec![("tokenizer.ggml.tokens", scalars(ScalarType::U8, vec![1]))]));
     assert!(msg.contains("tokenizer.ggml.tokens[0] is u8, expected a string"), "{msg}");
 
-    let msg = error(bpe_file(vec![("tokenizer.ggml.tokens", Value::Array(vec![]))]));
+    let msg = error(bpe_file(vec![("tokenizer.ggml.tokens", strings::<&str>(&[]))]));
     assert!(msg.contains("empty"), "{msg}");
 
     // BOS is asked for, but the id is out of range and gpt2's default (11) is too.
     let msg = error(bpe_file(vec![
         ("tokenizer.ggml.tokens", strings(&["h", "e", "he"])),
-        ("tokenizer.ggml.token_type", Value::Array(vec![Value::I32(1); 3])),
+        ("tokenizer.ggml.token_type", i32s(&[1; 3])),
         ("tokenizer.ggml.merges", strings(&["h e"])),
         ("tokenizer.ggml.bos_token_id", Value::U32(7)),
         ("tokenizer.ggml.add_bos_token", Value::Bool(true)),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::gguf::{GgufFile, Value};
+use crate::gguf::{GgufFile, Item};
 
 use super::TokenizerError;
 
@@ -250,19 +250,20 @@ fn per_token<T>(
     key: &'static str,
     n_tokens: usize,
     expected: &'static str,
-    convert: impl Fn(&Value) -> Option<T>,
+    convert: impl Fn(Item) -> Option<T>,
 ) -> Result<Vec<T>, TokenizerError> {
     let values = file.array(key)?;
     if values.len() < n_tokens {
         return Err(TokenizerError::TooShort { key, found: values.len(), expected: n_tokens });
     }
-    values[..n_tokens]
+    values
         .iter()
+        .take(n_tokens)
         .enumerate()
         .map(|(index, v)| convert(v).ok_or_else(|| bad_entry(key, index, expected, v)))
         .collect()
 }
 
-pub(crate) fn bad_entry(key: &'static str, index: usize, expected: &'static str, found: &Value) -> TokenizerError {
+pub(crate) fn bad_entry(key: &'static str, index: usize, expected: &'static str, found: Item) -> TokenizerError {
     TokenizerError::BadEntry { key, index, expected, found: found.type_name() }
 }

@@ -18,10 +18,11 @@ pub enum WebError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Cloud(#[from] CloudError),
-    /// The header runs past the bytes JS has fetched so far; it should fetch up to `needed`
-    /// and try again. Not a failure of the model, and never shown to a page.
-    #[error("the GGUF header continues past the first {have} bytes; {needed} are needed")]
-    HeaderIncomplete { have: u64, needed: u64 },
+    /// The header runs past the bytes JS has fetched so far, in `what` (a key, or the tensor
+    /// table); it should fetch up to `needed` and try again. Not a failure of the model, and
+    /// never shown to a page.
+    #[error("the GGUF header continues past the first {have} bytes, in {what}; {needed} are needed")]
+    HeaderIncomplete { what: String, have: u64, needed: u64 },
     #[error("invalid request: {0}")]
     BadRequest(String),
     #[error("this engine is already generating: requests on one engine take turns")]
@@ -33,6 +34,16 @@ pub enum WebError {
     /// The delta callback threw; its exception is passed on untouched.
     #[error("the delta callback threw")]
     Callback(JsValue),
+    /// An allocation failed, and the core trapped (see `trap`).
+    #[error("the engine ran out of wasm memory (an allocation of {bytes} bytes failed): the model, its context or the request is too large for this browser tab")]
+    OutOfMemory { bytes: u64 },
+    /// An allocation failed while a model's header was read, and the core trapped: no real
+    /// model's header needs more than wasm memory holds.
+    #[error("the model's header asked for more memory than a browser tab's wasm memory holds (an allocation of {bytes} bytes failed): the file is malformed")]
+    HeaderOutOfMemory { bytes: u64 },
+    /// The core panicked, and trapped (see `trap`): a bug.
+    #[error("internal error: the engine's core panicked: {0}")]
+    Panicked(String),
 }
 
 impl From<ModelError> for WebError {
@@ -63,6 +74,9 @@ pub fn code(e: &WebError) -> &'static str {
         WebError::DoesNotFit { .. } => "does_not_fit",
         WebError::Aborted => "aborted",
         WebError::Callback(_) => "callback",
+        WebError::OutOfMemory { .. } => "does_not_fit",
+        WebError::HeaderOutOfMemory { .. } => "invalid_model",
+        WebError::Panicked(_) => "internal",
     }
 }
 
@@ -125,6 +139,8 @@ fn gguf_code(e: &GgufError) -> &'static str {
         | GgufError::UnknownValueType { .. }
         | GgufError::MissingKey(_)
         | GgufError::WrongType { .. }
+        | GgufError::HeaderTooLarge { .. }
+        | GgufError::TooManyItems { .. }
         | GgufError::Malformed(_) => "invalid_model",
     }
 }
@@ -155,6 +171,10 @@ impl From<WebError> for JsValue {
         let _ = js_sys::Reflect::set(&error, &"code".into(), &code(&e).into());
         if let Some((name, value)) = detail {
             let _ = js_sys::Reflect::set(&error, &name.into(), &value.into());
+        }
+        // Where the header goes on: JS names it if the header runs on for too long to fetch.
+        if let WebError::HeaderIncomplete { what, .. } = &e {
+            let _ = js_sys::Reflect::set(&error, &"reading".into(), &what.into());
         }
         error.into()
     }

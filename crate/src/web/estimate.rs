@@ -3,7 +3,7 @@ use wasm_bindgen::prelude::*;
 
 use super::device::CPU_MEMORY_LIMIT;
 use super::loader::{load_options, read_header};
-use super::WebError;
+use super::{trap, WebError};
 use crate::footprint::Footprint;
 
 /// `Footprint` as pages see it: with the total and the problems for this device.
@@ -28,8 +28,9 @@ pub fn estimate(
     backend: String,
     binding_limit: Option<f64>,
 ) -> Result<JsValue, WebError> {
-    let file = read_header(&header, file_len as u64)?;
-    let mut footprint = Footprint::of(&file, &load_options(context_length));
+    let mut footprint = trap::reading_header(|| -> Result<_, WebError> {
+        Ok(Footprint::of(&read_header(&header, file_len as u64)?, &load_options(context_length)))
+    })?;
     footprint.problems = match (backend.as_str(), binding_limit) {
         ("cpu", _) => footprint.problems_in_memory(CPU_MEMORY_LIMIT),
         (_, Some(limit)) => footprint.problems_on(limit as u64),

@@ -1,7 +1,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::device::{either, Either, Loading};
-use super::{Engine, WebError};
+use super::{trap, Engine, WebError};
 use crate::chat::ChatTemplate;
 use crate::engine::{EngineError, LoadOptions};
 use crate::footprint::Footprint;
@@ -36,13 +36,16 @@ impl Loader {
         backend: String,
         threads: Option<u32>,
     ) -> Result<Loader, WebError> {
-        let file = read_header(&header, file_len as u64)?;
-        // Everything that can refuse the file is checked before the backend is opened.
-        let config = ModelConfig::from_gguf(&file)?;
-        let tokenizer = Tokenizer::from_gguf(&file).map_err(EngineError::from)?;
-        let chat = ChatTemplate::from_gguf(&file).map_err(EngineError::from)?;
         let options = load_options(context_length);
-        let needed = Footprint::measure(&file, &options).gpu_bytes();
+        // Everything that can refuse the file is checked before the backend is opened.
+        let (file, config, tokenizer, chat, needed) = trap::reading_header(|| -> Result<_, WebError> {
+            let file = read_header(&header, file_len as u64)?;
+            let config = ModelConfig::from_gguf(&file)?;
+            let tokenizer = Tokenizer::from_gguf(&file).map_err(EngineError::from)?;
+            let chat = ChatTemplate::from_gguf(&file).map_err(EngineError::from)?;
+            let needed = Footprint::measure(&file, &options).gpu_bytes();
+            Ok((file, config, tokenizer, chat, needed))
+        })?;
         let threads = threads.unwrap_or(1) as usize;
         let (loading, thread_pool) = Loading::open(&backend, &file, config, needed, threads).await?;
         Ok(Self { loading, tokenizer, chat, options, thread_pool })
@@ -98,8 +101,8 @@ pub(super) fn load_options(context_length: Option<u32>) -> LoadOptions {
 pub(super) fn read_header(prefix: &[u8], file_len: u64) -> Result<GgufFile, WebError> {
     let have = prefix.len() as u64;
     match GgufFile::read(&mut SliceSource::prefix(prefix, file_len)) {
-        Err(GgufError::Truncated { needed, len, .. }) if needed <= len && needed > have => {
-            Err(WebError::HeaderIncomplete { have, needed })
+        Err(GgufError::Truncated { what, needed, len }) if needed <= len && needed > have => {
+            Err(WebError::HeaderIncomplete { what, have, needed })
         }
         result => Ok(result?),
     }

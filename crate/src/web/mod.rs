@@ -12,7 +12,8 @@
 //! `CloudStream`, `cloudFailure` in JS) read what came back.
 //!
 //! Every failure crosses as a JS `Error` with a stable `code` property; the codes are decided
-//! in one place, [`error::code`].
+//! in one place, [`error::code`]. A trap (a panic, an allocation wasm memory cannot give) ends a
+//! call without one: [`trap`] notes why, and [`trap_report`] (`trapReport`) tells the page after.
 
 mod cloud;
 mod device;
@@ -21,12 +22,14 @@ mod error;
 mod estimate;
 mod loader;
 mod request;
+mod trap;
 
 pub use cloud::{cloud_completion, cloud_failure, CloudStream};
 pub use engine::Engine;
 pub use error::WebError;
 pub use estimate::estimate;
 pub use loader::Loader;
+pub use trap::trap_report;
 
 /// Lends the calling Web Worker's thread to CPU thread pool `id` (a `Loader`'s `threadPool`):
 /// runs its tasks until the model is freed. Only in the build with wasm atomics.
@@ -52,10 +55,15 @@ extern "C" {
     fn console_error(message: &str);
 }
 
-
-/// A panic in wasm ends as an opaque `unreachable` trap; its message goes to the console first,
-/// so a bug report can say where. (Panic messages carry no prompt or answer text.)
 #[wasm_bindgen(start)]
 fn start() {
-    std::panic::set_hook(Box::new(|info| console_error(&format!("torchlight panicked: {info}"))));
+    trap::note_panics();
+}
+
+/// Has `listener` called, at most about once a second, while the core computes without giving
+/// this thread's event loop a turn (a CPU prefill step): the package's worker tells its page,
+/// whose watchdog would otherwise take the silence for a hang. `undefined` stops it.
+#[wasm_bindgen(js_name = setHeartbeat)]
+pub fn set_heartbeat(listener: Option<js_sys::Function>) {
+    crate::event_loop::set_heartbeat_listener(listener);
 }

@@ -11,7 +11,7 @@
 //! The well-formed path (`kv`, `tensor`) computes sizes and offsets itself; the raw path
 //! (`kv_raw`, `tensor_raw`, the count overrides) writes whatever the test asks for.
 
-use torchlight::gguf::Value;
+use torchlight::gguf::{Array, ScalarType, Value};
 use torchlight::quant::GgmlType;
 
 /// GGUF metadata value type ids.
@@ -52,15 +52,14 @@ pub fn type_id(v: &Value) -> u32 {
         Value::F32(_) => F32,
         Value::Bool(_) => BOOL,
         Value::String(_) => STRING,
-        Value::Array(_) => ARRAY,
+        Value::Array(_) | Value::Skipped { .. } => ARRAY,
         Value::U64(_) => U64,
         Value::I64(_) => I64,
         Value::F64(_) => F64,
     }
 }
 
-/// The bytes of `v` without its type id. An array takes its element type from its first element
-/// (an empty array is written as an empty array of u8); mixed element types are a test bug.
+/// The bytes of `v` without its type id.
 pub fn value_bytes(v: &Value) -> Vec<u8> {
     match v {
         Value::U8(x) => x.to_le_bytes().to_vec(),
@@ -75,17 +74,36 @@ pub fn value_bytes(v: &Value) -> Vec<u8> {
         Value::U64(x) => x.to_le_bytes().to_vec(),
         Value::I64(x) => x.to_le_bytes().to_vec(),
         Value::F64(x) => x.to_le_bytes().to_vec(),
-        Value::Array(items) => {
-            let elem = items.first().map(type_id).unwrap_or(value_type::U8);
-            let mut out = elem.to_le_bytes().to_vec();
-            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
-            for item in items {
-                assert_eq!(type_id(item), elem, "a GGUF array holds one element type");
-                out.extend(value_bytes(item));
-            }
-            out
-        }
+        Value::Array(a) => array_bytes(a),
+        Value::Skipped { .. } => panic!("a skipped array has no items to write"),
     }
+}
+
+fn array_bytes(array: &Array) -> Vec<u8> {
+    let (elem, items) = match array {
+        Array::Scalars { ty, bytes } => (ty.id(), bytes.clone()),
+        Array::Strings(strings) => (value_type::STRING, strings.iter().flat_map(string_bytes).collect()),
+        Array::Arrays(arrays) => (value_type::ARRAY, arrays.iter().flat_map(array_bytes).collect()),
+    };
+    let mut out = elem.to_le_bytes().to_vec();
+    out.extend_from_slice(&(array.len() as u64).to_le_bytes());
+    out.extend(items);
+    out
+}
+
+/// `items` as the reader holds them: an array of their type, which the first item gives (an
+/// empty list is an empty array of u8). Mixed types are a test bug.
+pub fn array(items: Vec<Value>) -> Value {
+    let elem = items.first().map_or(value_type::U8, type_id);
+    assert!(items.iter().all(|v| type_id(v) == elem), "a GGUF array holds one element type");
+    Value::Array(match elem {
+        value_type::STRING => Array::Strings(items.iter().filter_map(Value::as_str).collect()),
+        value_type::ARRAY => Array::Arrays(items.iter().filter_map(|v| v.as_array().cloned()).collect()),
+        id => Array::Scalars {
+            ty: ScalarType::from_id(id).expect("a scalar type"),
+            bytes: items.iter().flat_map(value_bytes).collect(),
+        },
+    })
 }
 
 struct TensorEntry {
