@@ -55,6 +55,9 @@ pub enum ChatError {
     #[cfg(not(target_arch = "wasm32"))]
     #[error("cannot start the chat template's thread: {0}")]
     Thread(String),
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error("the chat template crashed the template engine (a MiniJinja bug): {0}")]
+    Crashed(String),
 }
 
 const TEMPLATE_KEY: &str = "tokenizer.chat_template";
@@ -237,7 +240,9 @@ impl ChatTemplate {
                 .spawn_scoped(scope, || self.render_here(messages, options))
                 .map_err(|e| ChatError::Thread(e.to_string()))?
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                // MiniJinja 3.1 panics on a few inputs (`loop.cycle()` with no argument divides
+                // by zero): that is the template's failure, not the engine's.
+                .unwrap_or_else(|panic| Err(ChatError::Crashed(panic_text(panic.as_ref()))))
         });
         #[cfg(target_arch = "wasm32")]
         self.render_here(messages, options)
@@ -266,6 +271,16 @@ impl ChatTemplate {
                 None => ChatError::Render(e),
             }),
         }
+    }
+}
+
+/// A panic's message, as `panic!` and `assert!` leave it.
+#[cfg(not(target_arch = "wasm32"))]
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => text.to_string(),
+        (_, Some(text)) => text.clone(),
+        _ => "a panic without a message".to_string(),
     }
 }
 
