@@ -27,6 +27,10 @@ step "writing hostile model files the CLI and the package must refuse cleanly (t
 
 step "building and running the Rust tests (cargo test --release --workspace)" "$TESTS_FAILED"
 cargo test --release --workspace
+# The fuzz targets (crate/fuzz/), run briefly so they keep building and running, with every
+# past finding in crate/fuzz/regressions/; a search runs them longer (pkg-scripts/fuzz.sh).
+step "fuzzing the header reader and chat templates briefly (pkg-scripts/fuzz.sh)" "$TESTS_FAILED"
+bash pkg-scripts/fuzz.sh 20000
 # The NEON kernels, cross-built for aarch64 and run under qemu.
 step "testing the NEON kernels on aarch64 under qemu (pkg-scripts/test-aarch64.sh)" "$TESTS_FAILED"
 bash pkg-scripts/test-aarch64.sh

@@ -128,6 +128,7 @@ const HOSTILE: &[(&str, Option<&str>)] = &[
     ("{% macro f(n) %}{% for i in range(100) %}{{ f(n) }}{% endfor %}{% endmacro %}{{ f(0) }}", None),
     // MiniJinja 3.1 panics on it (division by zero), natively caught as the template's error.
     ("{% for x in messages %}{{ loop.cycle() }}{% endfor %}", None),
+    ("{% for x in messages %}{% with y = 1 %}{% break %}{% endwith %}{% endfor %}", None),
     // Not a template.
     ("{% for m in messages %}", None),
 ];
