@@ -41,7 +41,7 @@ impl ByteSource for ZeroPadded<'_> {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: torchlight_fuzz::let_the_template_thread_panic(), |data: &[u8]| {
     let Ok(file) = GgufFile::read(&mut ZeroPadded(data)) else {
         return;
     };

@@ -15,7 +15,7 @@ use torchlight_fuzz::CappedAllocator;
 #[global_allocator]
 static ALLOCATOR: CappedAllocator = CappedAllocator;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: torchlight_fuzz::let_the_template_thread_panic(), |data: &[u8]| {
     let source = match data.split_first() {
         Some((0, text)) => match std::str::from_utf8(text) {
             Ok(text) => text.to_string(),
