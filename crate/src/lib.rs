@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod cloud;
+pub mod constraint;
 pub mod gguf;
 pub mod quant;
 pub mod reasoning;

@@ -1,11 +1,13 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+use torchlight::constraint::Grammar;
 use torchlight::engine::{Engine, GenerateOptions};
 use torchlight::model::Backend;
 use torchlight::sample::SamplingParams;
 use web_time::Instant;
 
+use super::grammar::GrammarArgs;
 use super::{with_engine, BackendArgs, CliError, Report, WithEngine};
 
 #[derive(clap::Args)]
@@ -19,6 +21,11 @@ pub struct Args {
     /// Runs to take the median of (after a short warm-up).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also time each run with the answer constrained (say `--json-schema FILE`), to compare in
+    /// the same process: decode speed, time to first token (compiling the grammar included) and
+    /// the grammar's own time per token.
+    #[command(flatten)]
+    grammar: GrammarArgs,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -82,6 +89,10 @@ impl WithEngine for Bench {
             decode.push(g.decode_tokens_per_s());
             ttft.push(g.prefill_time.as_secs_f64() * 1000.0);
         }
+        let constrained = match args.grammar.grammar()? {
+            Some(grammar) => Some(constrained(&mut engine, &grammar, &prompt, &options(args.decode_tokens), args.runs)?),
+            None => None,
+        };
         let memory_mib = engine.backend.memory_bytes() as f64 / (1 << 20) as f64;
         let backend = engine.backend.describe();
         println!("backend             {backend}");
@@ -93,6 +104,13 @@ impl WithEngine for Bench {
         if let Some((dispatches, submits)) = per_token {
             println!("per decoded token   {dispatches:.0} dispatches, {submits:.1} submits");
         }
+        if let Some(c) = &constrained {
+            let decode = median(decode.clone());
+            println!("grammar vocabulary  {:.0} ms (once per model)", c.vocabulary_ms);
+            println!("constrained decode  {:.2} tokens/s ({:.2}x; {:.0} tokens, {:.0} forced)", c.decode, c.decode / decode, c.tokens, c.forced);
+            println!("constrained TTFT    {:.0} ms (+{:.0} ms; compiling the grammar {:.1} ms)", c.ttft_ms, c.ttft_ms - median(ttft.clone()), c.compile_ms);
+            println!("grammar per token   {:.3} ms", c.grammar_ms_per_token);
+        }
         let json = serde_json::json!({
             "backend": backend,
             "load_s": load_s,
@@ -102,8 +120,66 @@ impl WithEngine for Bench {
             "memory_mib": memory_mib,
             "dispatches_per_token": per_token.map(|p| p.0),
             "submits_per_token": per_token.map(|p| p.1),
+            "constrained": constrained.map(|c| serde_json::json!({
+                "vocabulary_ms": c.vocabulary_ms,
+                "compile_ms": c.compile_ms,
+                "decode_tokens_per_s": c.decode,
+                "ttft_ms": c.ttft_ms,
+                "tokens": c.tokens,
+                "forced_tokens": c.forced,
+                "grammar_ms_per_token": c.grammar_ms_per_token,
+            })),
         });
         println!("{json}");
         Ok(())
     }
+}
+
+/// Medians over the constrained runs.
+struct Constrained {
+    vocabulary_ms: f64,
+    compile_ms: f64,
+    decode: f64,
+    /// Compiling the grammar, then prefill and the first token.
+    ttft_ms: f64,
+    tokens: f64,
+    forced: f64,
+    grammar_ms_per_token: f64,
+}
+
+fn constrained<B: Backend>(
+    engine: &mut Engine<B>,
+    grammar: &Grammar,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    runs: usize,
+) -> Result<Constrained, CliError> {
+    // The first grammar builds the vocabulary's token trie, which every later one reuses.
+    let start = Instant::now();
+    engine.constraint(grammar)?;
+    let vocabulary_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let mut ignore = |_: &str| ControlFlow::Continue(());
+    let (mut compile, mut decode, mut ttft, mut tokens, mut forced, mut grammar_ms) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let constraint = engine.constraint(grammar)?;
+        let compile_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let g = pollster::block_on(engine.generate_constrained(prompt, options, Some(constraint), &mut ignore))?;
+        compile.push(compile_ms);
+        decode.push(g.decode_tokens_per_s());
+        ttft.push(compile_ms + g.prefill_time.as_secs_f64() * 1000.0);
+        tokens.push(g.tokens.len() as f64);
+        forced.push(g.forced_tokens as f64);
+        grammar_ms.push(g.grammar_time.as_secs_f64() * 1000.0 / g.tokens.len().max(1) as f64);
+    }
+    Ok(Constrained {
+        vocabulary_ms: vocabulary_ms - median(compile.clone()),
+        compile_ms: median(compile),
+        decode: median(decode),
+        ttft_ms: median(ttft),
+        tokens: median(tokens),
+        forced: median(forced),
+        grammar_ms_per_token: median(grammar_ms),
+    })
 }

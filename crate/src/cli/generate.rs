@@ -3,10 +3,11 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use torchlight::chat::Message;
-use torchlight::engine::{Engine, GenerateOptions};
+use torchlight::engine::{Engine, FinishReason, GenerateOptions};
 use torchlight::model::Backend;
 use torchlight::sample::SamplingParams;
 
+use super::grammar::GrammarArgs;
 use super::{with_engine, BackendArgs, CliError, Report, WithEngine};
 
 #[derive(clap::Args)]
@@ -43,6 +44,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    grammar: GrammarArgs,
+    #[command(flatten)]
     backend: BackendArgs,
 }
 
@@ -60,6 +63,9 @@ impl WithEngine for Generate {
 }
 
 fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<(), CliError> {
+    // A bad schema or grammar is refused before the prompt runs.
+    let constraint = args.grammar.grammar()?.map(|grammar| engine.constraint(&grammar)).transpose()?;
+    let constrained = constraint.is_some();
     let prompt = if args.chat {
         // Thinking on, as by default in a request: a thinking model's `<think>` block is printed
         // as it is written.
@@ -86,7 +92,7 @@ fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<()
     let mut out = std::io::stdout().lock();
     let mut write_error = None;
     // A closed stdout ends the generation: nobody is reading the rest.
-    let generation = pollster::block_on(engine.generate(&prompt, &options, &mut |text| {
+    let mut on_text = |text: &str| {
         if !args.json {
             write_error = out.write_all(text.as_bytes()).and_then(|_| out.flush()).err();
         }
@@ -94,7 +100,8 @@ fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<()
             Some(_) => ControlFlow::Break(()),
             None => ControlFlow::Continue(()),
         }
-    }))?;
+    };
+    let generation = pollster::block_on(engine.generate_constrained(&prompt, &options, constraint, &mut on_text))?;
     if let Some(e) = write_error {
         return Err(e.into());
     }
@@ -104,10 +111,14 @@ fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<()
             "tokens": generation.tokens,
             "text": generation.text,
             "finish_reason": generation.finish_reason,
+            "forced_tokens": generation.forced_tokens,
         });
         writeln!(out, "{json}")?;
     } else {
         writeln!(out)?;
+    }
+    if constrained && generation.finish_reason == FinishReason::Length {
+        eprintln!("the answer reached --max-tokens (or the context) before its grammar was complete: it is incomplete");
     }
     eprintln!(
         "{}; prefill: {} tokens, {:.1} tokens/s; decode: {} tokens, {:.1} tokens/s",

@@ -1,10 +1,12 @@
 mod bench;
 mod generate;
+mod grammar;
 mod info;
 
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use torchlight::constraint::ConstraintError;
 use torchlight::cpu::CpuBackend;
 use torchlight::engine::{Engine, EngineError, LoadOptions};
 use torchlight::gguf::{FileSource, GgufError, GgufFile};
@@ -35,6 +37,10 @@ pub enum CliError {
     Open { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
     Gguf { path: String, source: GgufError },
+    #[error("{path}: not a JSON schema: {source}")]
+    Schema { path: String, source: serde_json::Error },
+    #[error(transparent)]
+    Constraint(#[from] ConstraintError),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]

@@ -43,11 +43,14 @@ impl Default for SamplingParams {
     }
 }
 
-/// A sampling parameter outside the range where it means something.
+/// A sampling parameter outside the range where it means something, or a constraint on the
+/// picks (a schema, grammar or regex) that cannot be compiled or followed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SampleError {
     #[error("{name} must be {expected}, got {value}")]
     OutOfRange { name: &'static str, value: f32, expected: &'static str },
+    #[error(transparent)]
+    Constraint(#[from] crate::constraint::ConstraintError),
 }
 
 impl SamplingParams {
@@ -91,6 +94,7 @@ mod tests {
     fn error_name(params: SamplingParams) -> &'static str {
         match params.validate() {
             Err(SampleError::OutOfRange { name, .. }) => name,
+            Err(e) => panic!("{params:?}: {e}"),
             Ok(()) => panic!("{params:?} validated"),
         }
     }

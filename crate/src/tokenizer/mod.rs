@@ -16,6 +16,7 @@ mod stream;
 mod vocab;
 
 pub use error::TokenizerError;
+pub use pieces::Piece;
 pub use stream::TextStream;
 
 use std::sync::Arc;
@@ -112,11 +113,27 @@ impl Tokenizer {
     /// (`tokenizer.ggml.add_bos_token`, `add_eos_token`); `parse_special` recognizes control
     /// tokens written in the text (`<|im_start|>`) instead of tokenizing them as characters.
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+        self.encode_from(text, add_special, parse_special, true)
+    }
+
+    /// Token ids for `text` as it would be written after earlier text: no BOS or EOS, control
+    /// tokens as characters, and no SentencePiece space prefix, since no word starts here.
+    pub fn encode_continuation(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        self.encode_from(text, false, false, false)
+    }
+
+    fn encode_from(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+        at_start: bool,
+    ) -> Result<Vec<u32>, TokenizerError> {
         let mut ids = Vec::new();
         if add_special && self.add_bos {
             ids.extend(self.ids.bos);
         }
-        let mut after_special = true;
+        let mut after_special = at_start;
         for fragment in self.specials.split(text, parse_special) {
             match fragment {
                 Fragment::Token(id) => {
@@ -171,6 +188,17 @@ impl Tokenizer {
     /// turn (`<|im_end|>`, `<|eot_id|>`, `<|endoftext|>`, `<end_of_turn>`, ...).
     pub fn is_end_of_generation(&self, id: u32) -> bool {
         self.ids.end_of_generation.binary_search(&id).is_ok()
+    }
+
+    /// Every id [`Self::is_end_of_generation`] holds, sorted.
+    pub fn end_of_generation(&self) -> &[u32] {
+        &self.ids.end_of_generation
+    }
+
+    /// What `id` stands for where it does not start the text (there, SentencePiece drops a
+    /// space): the exact bytes a grammar matches it against, or a control token's name.
+    pub fn piece(&self, id: u32) -> Piece<'_> {
+        self.pieces.piece(id)
     }
 
     pub fn vocab_size(&self) -> usize {

@@ -7,8 +7,19 @@ use super::vocab::{Kind, Vocab};
 #[derive(Debug)]
 pub(crate) struct Pieces {
     by_id: Vec<Box<[u8]>>,
+    /// Control and unknown tokens, sorted: their pieces are names, not text the model wrote.
+    controls: Vec<u32>,
     /// SentencePiece encoding put a space in front of the text, which the first piece drops.
     strip_first_space: bool,
+}
+
+/// What one token stands for, as a grammar sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'v> {
+    /// Bytes of text (possibly part of a character, or none for an unused token).
+    Text(&'v [u8]),
+    /// A control token (`<|im_end|>`): its name, which no text can spell.
+    Control(&'v [u8]),
 }
 
 impl Pieces {
@@ -33,7 +44,10 @@ impl Pieces {
                 }
             })
             .collect();
-        Self { by_id, strip_first_space }
+        let controls = (0..vocab.len() as u32)
+            .filter(|&id| matches!(vocab.kinds[id as usize], Kind::Control | Kind::Unknown))
+            .collect();
+        Self { by_id, controls, strip_first_space }
     }
 
     pub fn len(&self) -> usize {
@@ -46,6 +60,16 @@ impl Pieces {
         match piece {
             [b' ', rest @ ..] if first && self.strip_first_space => rest,
             _ => piece,
+        }
+    }
+
+    /// What `id` stands for anywhere but first in a text (none for an id outside the vocabulary).
+    pub fn piece(&self, id: u32) -> Piece<'_> {
+        let bytes = self.get(id, false);
+        if self.controls.binary_search(&id).is_ok() {
+            Piece::Control(bytes)
+        } else {
+            Piece::Text(bytes)
         }
     }
 }
