@@ -6,9 +6,12 @@
 #   bash pkg-scripts/bench-browser.sh [--no-build] [--no-isolate] [--runs N] [--tokens N] [--prompt TEXT] [--backends cpu,gpu]
 #                                     [--model /models/gemma-3-270m-q4_k_m.gguf]
 #   bash pkg-scripts/bench-browser.sh --conversation [--no-build] [--no-isolate] [--runs N] [--tokens N] [--backend cpu|gpu]
+#   bash pkg-scripts/bench-browser.sh --structured [--no-build] [--no-isolate] [--runs N] [--tokens N] [--backend cpu|gpu] [--schema FILE]
 #
 # --conversation measures the prompt cache instead (tests/browser/bench/conversation.js): each
 # turn of a four-turn chat, time to first token with the cache and with a whole prefill.
+# --structured measures structured output (tests/browser/bench/structured.js): decode speed and
+# time to first token with a JSON schema against the same request without one.
 #
 # Builds the package unless --no-build. The page is served cross-origin isolated (COOP and COEP)
 # so that wllama can also run 2 threads; --no-isolate serves it as a plain page, wllama 1 thread
@@ -25,6 +28,7 @@ for arg in "$@"; do
         --no-build) build= ;;
         --no-isolate) server_args=() ;;
         --conversation) script=tests/browser/bench/conversation.js ;;
+        --structured) script=tests/browser/bench/structured.js ;;
         *) bench_args+=("$arg") ;;
     esac
 done

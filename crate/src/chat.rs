@@ -20,17 +20,83 @@ use std::io;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{ArgType, Rest, ValueKind, ValueOrKwargs};
 use minijinja::{context, Environment, ErrorKind, Output, State, Value};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::gguf::{GgufError, GgufFile};
 use crate::reasoning;
+use crate::tools::{Tool, ToolCall, ToolChoice, ToolError, ToolFormat};
 
-/// One turn of a conversation. `role` is usually "system", "user" or "assistant".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One turn of a conversation, in OpenAI's shape. `role` is usually "system", "user",
+/// "assistant" or "tool" (a call's result, answering `tool_call_id`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub role: String,
+    /// Templates are written against text: content given as an array of text parts is joined,
+    /// and `null` (an assistant turn that only calls tools) is empty.
+    #[serde(default, deserialize_with = "content_text")]
     pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Message {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self { role: role.into(), content: content.into(), ..Self::default() }
+    }
+
+    /// The message as templates read it: tool call arguments as objects (see
+    /// [`ToolCall`]); an empty `tool_calls` list as none, which Llama 3's would refuse.
+    fn for_template(&self) -> serde_json::Value {
+        let mut message = serde_json::json!({"role": self.role, "content": self.content});
+        if let Some(calls) = self.tool_calls.as_ref().filter(|calls| !calls.is_empty()) {
+            message["tool_calls"] = calls.iter().map(ToolCall::for_template).collect();
+        }
+        if let Some(id) = &self.tool_call_id {
+            message["tool_call_id"] = id.as_str().into();
+        }
+        if let Some(name) = &self.name {
+            message["name"] = name.as_str().into();
+        }
+        message
+    }
+}
+
+/// OpenAI's content: a string, `null`, or parts of which only `{"type": "text", "text"}` can
+/// be read here; another kind (an image) is refused by name rather than dropped.
+fn content_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Text(String),
+        Parts(Vec<Part>),
+        Null(()),
+    }
+    #[derive(Deserialize)]
+    struct Part {
+        #[serde(rename = "type")]
+        kind: String,
+        text: Option<String>,
+    }
+    let content = Content::deserialize(deserializer)
+        .map_err(|_| D::Error::custom("content must be a string, null, or an array of content parts"))?;
+    match content {
+        Content::Text(text) => Ok(text),
+        Content::Null(()) => Ok(String::new()),
+        Content::Parts(parts) => parts.into_iter().try_fold(String::new(), |mut text, part| match (part.kind.as_str(), part.text) {
+            ("text", Some(part)) => {
+                text.push_str(&part);
+                Ok(text)
+            }
+            ("text", None) => Err(D::Error::custom("a text content part has no \"text\"")),
+            (kind, _) => Err(D::Error::custom(format!("content part type \"{kind}\" is not supported"))),
+        }),
+    }
 }
 
 #[derive(Debug, Error)]
@@ -52,6 +118,8 @@ pub enum ChatError {
     OutputTooLong,
     #[error("the chat template failed: {0}")]
     Render(#[source] minijinja::Error),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
     #[cfg(not(target_arch = "wasm32"))]
     #[error("cannot start the chat template's thread: {0}")]
     Thread(String),
@@ -140,12 +208,31 @@ pub struct RenderOptions {
     pub enable_thinking: bool,
 }
 
+/// What a conversation's prompt is asked for besides the messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptOptions {
+    /// The template's `enable_thinking` (see [`RenderOptions`]).
+    pub enable_thinking: bool,
+    /// The functions the model may call, shown to it by its template.
+    pub tools: Vec<Tool>,
+    /// `ToolChoice::None` renders the prompt without the tools.
+    pub tool_choice: ToolChoice,
+}
+
+impl Default for PromptOptions {
+    fn default() -> Self {
+        Self { enable_thinking: true, tools: Vec::new(), tool_choice: ToolChoice::Auto }
+    }
+}
+
 #[derive(Debug)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
     thinks: bool,
+    /// How the model writes its calls, or why it cannot be given tools.
+    tool_format: Result<ToolFormat, ToolError>,
     /// Why the file's template cannot render (it does not parse), if it cannot.
     unusable: Option<String>,
 }
@@ -160,8 +247,7 @@ impl ChatTemplate {
             // means no family format is known.
             None => builtin_template(file.get("general.architecture").and_then(|v| v.as_str())),
         };
-        let bos = special_text(file, "tokenizer.ggml.bos_token_id")?;
-        let eos = special_text(file, "tokenizer.ggml.eos_token_id")?;
+        let (bos, eos) = bos_and_eos(file)?;
         match Self::new(source, &bos, &eos) {
             // The model still runs raw prompts: only chat requests need the template, and
             // they get the reason it cannot be used.
@@ -170,10 +256,18 @@ impl ChatTemplate {
                 bos_token: bos,
                 eos_token: eos,
                 thinks: false,
+                tool_format: Err(ToolError::NoToolSupport),
                 unusable: Some(e.to_string()),
             }),
             template => template,
         }
+    }
+
+    /// `source` in place of the file's template (as llama.cpp's `--chat-template-file`), with
+    /// the file's BOS and EOS token texts.
+    pub fn from_gguf_with_source(file: &GgufFile, source: &str) -> Result<Self, ChatError> {
+        let (bos, eos) = bos_and_eos(file)?;
+        Self::new(source, &bos, &eos)
     }
 
     /// A template from its Jinja source.
@@ -209,13 +303,36 @@ impl ChatTemplate {
         });
         env.add_function("strftime_now", move |format: String| strftime(clock(), &format));
         env.add_template_owned(NAME, source.to_string()).map_err(ChatError::Syntax)?;
+        let takes_tools = env.get_template(NAME).map_err(ChatError::Syntax)?.undeclared_variables(false).contains("tools");
+        let tool_format = match ToolFormat::detect(source) {
+            _ if !takes_tools => Err(ToolError::NoToolSupport),
+            Some(format) => Ok(format),
+            None => Err(ToolError::UnreadableFormat),
+        };
         Ok(Self {
             env,
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
             thinks: source.contains(reasoning::OPEN_TAG),
+            tool_format,
             unusable: None,
         })
+    }
+
+    /// The syntax the model writes tool calls in, when its template shows it tools (reads a
+    /// `tools` variable it does not set itself) in a syntax Torchlight reads.
+    pub fn tool_format(&self) -> Result<ToolFormat, ToolError> {
+        self.tool_format.clone()
+    }
+
+    /// The syntax to read the answer's calls in when `tools` are offered with `choice`: none
+    /// when no tools are in play (none given, or `"none"`). Checks the tools first.
+    pub fn tool_format_for(&self, tools: &[Tool], choice: &ToolChoice) -> Result<Option<ToolFormat>, ToolError> {
+        crate::tools::validate(tools, choice)?;
+        if tools.is_empty() || *choice == ToolChoice::None {
+            return Ok(None);
+        }
+        self.tool_format().map(Some)
     }
 
     /// Whether the model writes its reasoning in `<think>` blocks, told by its template naming
@@ -227,6 +344,17 @@ impl ChatTemplate {
 
     /// The prompt for `messages`.
     pub fn render(&self, messages: &[Message], options: RenderOptions) -> Result<String, ChatError> {
+        self.render_with_tools(messages, None, options)
+    }
+
+    /// The prompt for `messages` with `tools` in the template's `tools`, the list Hugging Face's
+    /// `apply_chat_template(tools=...)` gives it (see [`Self::tool_format_for`] for when).
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        tools: Option<&[Tool]>,
+        options: RenderOptions,
+    ) -> Result<String, ChatError> {
         // Natively the render gets a thread with a deep stack: MiniJinja drops a nested value
         // one stack frame per level, and a template can nest a list a million deep within its
         // fuel (`{% set ns.l = [[[ns.l]]] %}` in a loop), which overflows any thread's default
@@ -237,7 +365,7 @@ impl ChatTemplate {
             std::thread::Builder::new()
                 .name("chat template".into())
                 .stack_size(RENDER_STACK)
-                .spawn_scoped(scope, || self.render_here(messages, options))
+                .spawn_scoped(scope, || self.render_here(messages, tools, options))
                 .map_err(|e| ChatError::Thread(e.to_string()))?
                 .join()
                 // MiniJinja 3.1 panics on a few inputs (`loop.cycle()` with no argument divides
@@ -245,16 +373,19 @@ impl ChatTemplate {
                 .unwrap_or_else(|panic| Err(ChatError::Crashed(panic_text(panic.as_ref()))))
         });
         #[cfg(target_arch = "wasm32")]
-        self.render_here(messages, options)
+        self.render_here(messages, tools, options)
     }
 
-    fn render_here(&self, messages: &[Message], options: RenderOptions) -> Result<String, ChatError> {
+    fn render_here(&self, messages: &[Message], tools: Option<&[Tool]>, options: RenderOptions) -> Result<String, ChatError> {
         if let Some(reason) = &self.unusable {
             return Err(ChatError::Unusable(reason.clone()));
         }
         let template = self.env.get_template(NAME).map_err(ChatError::Render)?;
+        let messages: Vec<serde_json::Value> = messages.iter().map(Message::for_template).collect();
         let ctx = context! {
             messages => minijinja::value::Serde(messages),
+            // None without tools, as Hugging Face's `apply_chat_template` passes it.
+            tools => tools.map(minijinja::value::Serde),
             add_generation_prompt => options.add_generation_prompt,
             enable_thinking => options.enable_thinking,
             bos_token => &self.bos_token,
@@ -282,6 +413,11 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         (_, Some(text)) => text.clone(),
         _ => "a panic without a message".to_string(),
     }
+}
+
+/// The texts of the file's BOS and EOS tokens, which templates write.
+fn bos_and_eos(file: &GgufFile) -> Result<(String, String), ChatError> {
+    Ok((special_text(file, "tokenizer.ggml.bos_token_id")?, special_text(file, "tokenizer.ggml.eos_token_id")?))
 }
 
 /// The text of the special token whose id `key` holds, or "" when the file names none.
@@ -543,7 +679,7 @@ mod tests {
     const GENERATE: RenderOptions = RenderOptions { add_generation_prompt: true, enable_thinking: true };
 
     fn message(role: &str, content: &str) -> Message {
-        Message { role: role.into(), content: content.into() }
+        Message::new(role, content)
     }
 
     fn user(content: &str) -> Message {

@@ -11,7 +11,10 @@ use crate::constraint::{Constraint, ConstraintError, Grammar, GrammarVocabulary}
 use crate::gguf::{ByteSource, GgufFile};
 use crate::model::{forward, Activations, Backend, Logits, ModelConfig, ModelError, Weights};
 use crate::reasoning::Reasoning;
-use crate::sample::{SampleError, Sampler, SamplingParams, StopStrings};
+use crate::sample::{
+    apply_logit_bias, check_logit_bias, check_top_logprobs, SampleError, Sampler, SamplingParams, StopStrings,
+    TokenLogprob,
+};
 use crate::tokenizer::{TextStream, Tokenizer, TokenizerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,41 @@ pub struct GenerateOptions {
     /// conversation's next turn then prefills only what is new. Benchmarks turn it off to time
     /// a whole prefill.
     pub cache_prompt: bool,
+    /// (token id, bias) pairs, each bias in [-100, 100], added to the token's raw logit before
+    /// the grammar's mask, the penalties and every filter (OpenAI's `logit_bias`): -100
+    /// effectively bans a token, +100 effectively forces it. A token appears at most once.
+    pub logit_bias: Vec<(u32, f32)>,
+    /// `Some(n)`: report each answer token's logprob and the `n` (at most 20) most likely tokens
+    /// of its step in [`Generation::logprobs`] (OpenAI's `logprobs` and `top_logprobs`): a
+    /// log-softmax at temperature 1 of the raw logits plus `logit_bias`, under the grammar's mask,
+    /// before the penalties and filters. Asking for them changes no pick.
+    pub logprobs: Option<usize>,
+}
+
+impl Default for GenerateOptions {
+    /// Until an end token or the full context, default sampling, the prompt cache on, nothing
+    /// else: set the fields that matter and take the rest from here.
+    fn default() -> Self {
+        Self {
+            max_tokens: usize::MAX,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            ignore_eos: false,
+            cache_prompt: true,
+            logit_bias: Vec::new(),
+            logprobs: None,
+        }
+    }
+}
+
+impl GenerateOptions {
+    /// Checks the sampling parameters, the biases against a vocabulary of `vocab` tokens and
+    /// the number of top logprobs; [`Engine::generate`] does this first.
+    pub fn validate(&self, vocab: usize) -> Result<(), SampleError> {
+        self.sampling.validate()?;
+        check_logit_bias(&self.logit_bias, vocab)?;
+        self.logprobs.map_or(Ok(()), check_top_logprobs)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -97,6 +135,9 @@ pub struct Generation {
     pub forced_tokens: usize,
     /// Time spent in the grammar (masks, checks, forced tokens), included in the times above.
     pub grammar_time: Duration,
+    /// One per token of `tokens` when [`GenerateOptions::logprobs`] asked for them, else empty.
+    /// See [`TokenLogprob`] for the distribution they come from, and forced tokens' logprob 0.
+    pub logprobs: Vec<TokenLogprob>,
 }
 
 impl Generation {
@@ -118,6 +159,9 @@ pub struct ChatPrompt {
     /// How the answer's reasoning is told from its content: give it to a
     /// [`ReasoningSplitter`](crate::reasoning::ReasoningSplitter) with the answer's text.
     pub reasoning: Reasoning,
+    /// The syntax of the answer's tool calls, when the prompt offers tools: read the answer's
+    /// content (after its reasoning) with a [`ToolCallStream`](crate::tools::ToolCallStream).
+    pub tool_format: Option<crate::tools::ToolFormat>,
 }
 
 pub struct Engine<B: Backend> {
@@ -193,9 +237,14 @@ impl<B: Backend> Engine<B> {
     }
 
     /// The prompt for a conversation, through the model's chat template, for the model to
-    /// answer; `enable_thinking` goes to the template (see [`RenderOptions`]).
-    pub fn chat_prompt(&self, messages: &[Message], enable_thinking: bool) -> Result<ChatPrompt, EngineError> {
-        let text = self.chat.render(messages, RenderOptions { add_generation_prompt: true, enable_thinking })?;
+    /// answer; `enable_thinking` goes to the template (see [`RenderOptions`]), and so do the
+    /// tools, unless `tool_choice` is `"none"`. Tools for a template without tool support fail
+    /// ([`ToolError`](crate::tools::ToolError), in [`ChatError::Tool`]).
+    pub fn chat_prompt(&self, messages: &[Message], options: &crate::chat::PromptOptions) -> Result<ChatPrompt, EngineError> {
+        let tool_format = self.chat.tool_format_for(&options.tools, &options.tool_choice).map_err(ChatError::from)?;
+        let tools = tool_format.map(|_| options.tools.as_slice());
+        let render = RenderOptions { add_generation_prompt: true, enable_thinking: options.enable_thinking };
+        let text = self.chat.render_with_tools(messages, tools, render)?;
         let reasoning = if self.chat.thinks() { Reasoning::after(&text) } else { Reasoning::None };
         let mut tokens = self.tokenizer.encode(&text, true, true)?;
         // A template that writes the BOS itself (Gemma's do) for a vocabulary that adds one
@@ -205,7 +254,7 @@ impl<B: Backend> Engine<B> {
                 tokens.remove(0);
             }
         }
-        Ok(ChatPrompt { tokens, reasoning })
+        Ok(ChatPrompt { tokens, reasoning, tool_format })
     }
 
     /// The start of an answer that must follow `grammar` (a `response_format`, a Lark grammar, a
@@ -266,7 +315,7 @@ impl<B: Backend> Engine<B> {
         mut constraint: Option<Constraint>,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, EngineError> {
-        options.sampling.validate()?;
+        options.validate(self.weights.config.vocab_size)?;
         if prompt.is_empty() {
             return Err(ModelError::BadConfig("the prompt has no tokens".into()).into());
         }
@@ -281,7 +330,12 @@ impl<B: Backend> Engine<B> {
         self.check_fits(prompt.len() + lead.len() + 1)?;
         self.sampler_seed = self.sampler_seed.wrapping_add(1);
         let mut sampler = Sampler::new(options.sampling.clone(), self.sampler_seed);
-        let greedy = sampler.is_greedy();
+        // A bias or logprobs need the logits themselves, not just the backend's argmax.
+        let greedy = sampler.is_greedy() && options.logit_bias.is_empty() && options.logprobs.is_none();
+        let mut logprobs: Vec<TokenLogprob> = match options.logprobs {
+            Some(_) => lead.iter().copied().map(TokenLogprob::forced).collect(),
+            None => Vec::new(),
+        };
         let mut answer = Answer::new(&self.tokenizer, prompt, options.stop.clone());
 
         let start = Instant::now();
@@ -316,16 +370,21 @@ impl<B: Backend> Engine<B> {
                 self.feed(&run, pos);
                 pos += run.len();
             }
-            let next = self.pick(&mut sampler, greedy, constraint.as_mut(), &answer.history).await?;
+            let (next, logprob) = self.pick(&mut sampler, greedy, constraint.as_mut(), &answer.history, options).await?;
             prefill_time.get_or_insert_with(|| start.elapsed());
             let may_end = constraint.is_some() || !options.ignore_eos;
             if may_end && self.tokenizer.is_end_of_generation(next) {
                 break FinishReason::Stop;
             }
             run = vec![next];
+            logprobs.extend(logprob);
             if let Some(constraint) = &mut constraint {
                 constraint.accept(next)?;
-                run.extend(constraint.forced()?);
+                let forced = constraint.forced()?;
+                if options.logprobs.is_some() {
+                    logprobs.extend(forced.iter().copied().map(TokenLogprob::forced));
+                }
+                run.extend(forced);
             }
             // Forced tokens past `max_tokens` are not the answer's: it ends incomplete.
             run.truncate(options.max_tokens - answer.tokens().len());
@@ -340,6 +399,8 @@ impl<B: Backend> Engine<B> {
             let _ = on_text(&tail);
         }
         let prefill_time = prefill_time.unwrap_or_else(|| start.elapsed());
+        // The answer may end inside the last run (a stop string, an abort, max_tokens).
+        logprobs.truncate(answer.tokens().len());
         Ok(Generation {
             tokens: answer.tokens().to_vec(),
             text: answer.text,
@@ -350,6 +411,7 @@ impl<B: Backend> Engine<B> {
             decode_time: start.elapsed() - prefill_time,
             forced_tokens,
             grammar_time: constraint.map_or(Duration::ZERO, |c| c.time()),
+            logprobs,
         })
     }
 
@@ -363,14 +425,16 @@ impl<B: Backend> Engine<B> {
         self.cached.extend_from_slice(tokens);
     }
 
-    /// The next token from the last step's logits, one the grammar allows if there is one.
+    /// The next token from the last step's logits, one the grammar allows if there is one, and
+    /// its logprob when `options` asks for them.
     async fn pick(
         &mut self,
         sampler: &mut Sampler,
         greedy: bool,
         mut constraint: Option<&mut Constraint>,
         history: &[u32],
-    ) -> Result<u32, EngineError> {
+        options: &GenerateOptions,
+    ) -> Result<(u32, Option<TokenLogprob>), EngineError> {
         if greedy {
             let top = self.backend.argmax(&self.act.logits, 0).await?;
             // The argmax of all the logits is the argmax of the allowed ones whenever the grammar
@@ -381,14 +445,20 @@ impl<B: Backend> Engine<B> {
                 None => true,
             };
             if allowed {
-                return Ok(top);
+                return Ok((top, None));
             }
         }
         let mut logits = self.backend.read(&self.act.logits, 1).await?;
+        apply_logit_bias(&mut logits, &options.logit_bias);
         if let Some(constraint) = constraint {
             constraint.mask(&mut logits)?;
         }
-        Ok(sampler.sample(&mut logits, history))
+        let Some(top_n) = options.logprobs else {
+            return Ok((sampler.sample(&mut logits, history), None));
+        };
+        // The penalties change the sampler's copy in place; logprobs come from the logits before.
+        let token = sampler.sample(&mut logits.clone(), history);
+        Ok((token, Some(TokenLogprob::new(&logits, token, top_n))))
     }
 }
 

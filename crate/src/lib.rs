@@ -8,6 +8,7 @@ pub mod quant;
 pub mod reasoning;
 pub mod sample;
 pub mod tokenizer;
+pub mod tools;
 pub mod gpu;
 pub mod cpu;
 pub mod model;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use serde::Deserialize;
-use torchlight::chat::{ChatError, ChatTemplate, Message, RenderOptions};
+use torchlight::chat::{ChatError, ChatTemplate, Message, PromptOptions, RenderOptions};
 use torchlight::cpu::CpuBackend;
 use torchlight::engine::{Engine, GenerateOptions, LoadOptions};
 use torchlight::sample::SamplingParams;
@@ -48,7 +48,7 @@ fn golden() -> Vec<Case> {
 }
 
 fn message(role: &str, content: &str) -> Message {
-    Message { role: role.into(), content: content.into() }
+    Message::new(role, content)
 }
 
 #[test]
@@ -253,12 +253,12 @@ fn chat_prompts_say_how_reasoning_splits() {
     let question = [message("user", "Why is the sky blue?")];
 
     let smollm2 = engine(None);
-    assert_eq!(smollm2.chat_prompt(&question, true).unwrap().reasoning, Reasoning::None);
+    assert_eq!(smollm2.chat_prompt(&question, &PromptOptions::default()).unwrap().reasoning, Reasoning::None);
 
     // Qwen3 leaves the think block to the model; with thinking off it writes an empty one.
     let qwen3 = engine(Some(&qwen3_template()));
-    let thinking = qwen3.chat_prompt(&question, true).unwrap();
-    let not_thinking = qwen3.chat_prompt(&question, false).unwrap();
+    let thinking = qwen3.chat_prompt(&question, &PromptOptions::default()).unwrap();
+    let not_thinking = qwen3.chat_prompt(&question, &PromptOptions { enable_thinking: false, ..PromptOptions::default() }).unwrap();
     assert_eq!((thinking.reasoning, not_thinking.reasoning), (Reasoning::MayOpen, Reasoning::MayOpen));
     let text = |tokens: &[u32]| qwen3.tokenizer.decode(tokens);
     assert!(text(&thinking.tokens).ends_with("<|im_start|>assistant\n"), "{:?}", text(&thinking.tokens));
@@ -266,7 +266,7 @@ fn chat_prompts_say_how_reasoning_splits() {
 
     // A DeepSeek-R1-like template opens it in the prompt.
     let opens = "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}<think>\n{% endif %}";
-    assert_eq!(engine(Some(opens)).chat_prompt(&question, true).unwrap().reasoning, Reasoning::Open);
+    assert_eq!(engine(Some(opens)).chat_prompt(&question, &PromptOptions::default()).unwrap().reasoning, Reasoning::Open);
 }
 
 #[test]
@@ -336,7 +336,7 @@ fn a_template_that_does_not_parse_refuses_chat_only() {
     file.metadata.insert("tokenizer.chat_template".into(), Value::String("{% for m in messages %}".into()));
     let options = LoadOptions { context: 64, ..LoadOptions::default() };
     let mut engine = Engine::load(CpuBackend::new(1), &file, &mut source, &options, &mut |_| {}).expect("the model loads");
-    let err = engine.chat_prompt(&[message("user", "hi")], true).unwrap_err();
+    let err = engine.chat_prompt(&[message("user", "hi")], &PromptOptions::default()).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("chat template does not parse") && text.contains("raw prompts still run"), "{text}");
     assert!(text.contains("unexpected end of input"), "the reason is missing: {text}");
@@ -348,6 +348,7 @@ fn a_template_that_does_not_parse_refuses_chat_only() {
         stop: Vec::new(),
         ignore_eos: true,
         cache_prompt: false,
+        ..GenerateOptions::default()
     };
     let answer = pollster::block_on(engine.generate(&prompt, &greedy, &mut |_| ControlFlow::Continue(()))).unwrap();
     assert_eq!(answer.tokens.len(), 4);

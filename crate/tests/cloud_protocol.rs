@@ -3,7 +3,7 @@
 //! stream cut short must fail, never pass for a whole answer, and no error may quote more of
 //! what the endpoint sent than its own error message.
 
-use torchlight::cloud::{ChatStream, CloudError, Completion, ProtocolError, SseParser, StreamEnd, Usage};
+use torchlight::cloud::{ChatStream, CloudError, Completion, Delta, ProtocolError, SseParser, StreamEnd, Usage};
 
 /// The events in `input`, checked to be the same however it arrives: whole, split in two at
 /// every byte, and one byte at a time.
@@ -24,20 +24,29 @@ fn sse_events(input: &[u8]) -> Vec<String> {
 }
 
 /// The pieces of text a chat stream gives and how it ends, checked to be the same however
-/// its bytes arrive.
+/// its bytes arrive. (Tool calls and logprobs: crate/src/cloud/tests.rs.)
 fn chat_stream(input: &str) -> (Vec<String>, Result<StreamEnd, CloudError>) {
     let input = input.as_bytes();
     let mut whole = ChatStream::default();
-    let pieces = whole.push(input).unwrap();
+    let pieces = texts(whole.push(input).unwrap());
     let end = whole.end();
     for cut in 0..=input.len() {
         let mut stream = ChatStream::default();
-        let mut split = stream.push(&input[..cut]).unwrap();
-        split.extend(stream.push(&input[cut..]).unwrap());
+        let mut split = texts(stream.push(&input[..cut]).unwrap());
+        split.extend(texts(stream.push(&input[cut..]).unwrap()));
         assert_eq!(split, pieces, "split at byte {cut}");
         assert_eq!(format!("{:?}", stream.end()), format!("{end:?}"), "split at byte {cut}");
     }
     (pieces, end)
+}
+
+/// The text of each delta, which in these streams is all there is.
+fn texts(deltas: Vec<Delta>) -> Vec<String> {
+    deltas.into_iter().map(|delta| delta.content.expect("a piece of text")).collect()
+}
+
+fn stream_end(finish_reason: Option<&str>, usage: Option<Usage>) -> StreamEnd {
+    StreamEnd { finish_reason: finish_reason.map(str::to_owned), tool_calls: Vec::new(), logprobs: None, usage }
 }
 
 fn protocol_error(result: Result<impl std::fmt::Debug, CloudError>) -> ProtocolError {
@@ -158,7 +167,7 @@ const OPENAI_STREAM: &str = concat!(
 fn a_llama_cpp_python_stream_reads_whole() {
     let (pieces, end) = chat_stream(LLAMA_CPP_PYTHON_STREAM);
     assert_eq!(pieces, strings(&["Hello", "!", " How"]));
-    assert_eq!(end.unwrap(), StreamEnd { finish_reason: Some("length".into()), usage: None });
+    assert_eq!(end.unwrap(), stream_end(Some("length"), None));
 }
 
 #[test]
@@ -166,7 +175,7 @@ fn an_openai_stream_counts_usage_in_its_last_chunk() {
     let (pieces, end) = chat_stream(OPENAI_STREAM);
     assert_eq!(pieces, strings(&["Hi", " there ✨"]));
     let usage = Usage { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 };
-    assert_eq!(end.unwrap(), StreamEnd { finish_reason: Some("stop".into()), usage: Some(usage) });
+    assert_eq!(end.unwrap(), stream_end(Some("stop"), Some(usage)));
 }
 
 #[test]
@@ -220,7 +229,7 @@ fn a_finish_reason_without_done_is_whole_and_so_is_done_without_a_finish_reason(
 
     let (pieces, end) = chat_stream("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n");
     assert_eq!(pieces, strings(&["a"]));
-    assert_eq!(end.unwrap(), StreamEnd { finish_reason: None, usage: None });
+    assert_eq!(end.unwrap(), stream_end(None, None));
 }
 
 #[test]
@@ -279,7 +288,7 @@ fn data_after_done_fails() {
     assert!(matches!(protocol_error(stream.push(b"data: [DONE]\n\ndata: [DONE]\n\n")), ProtocolError::AfterDone));
     // What is no event after [DONE] is no data.
     let mut stream = ChatStream::default();
-    assert_eq!(stream.push(b"data: [DONE]\n\n: bye\n\nevent: end\n\n").unwrap(), Vec::<String>::new());
+    assert_eq!(stream.push(b"data: [DONE]\n\n: bye\n\nevent: end\n\n").unwrap(), Vec::<Delta>::new());
     assert!(stream.end().is_ok());
 }
 
@@ -301,6 +310,8 @@ fn a_llama_cpp_python_body_reads_whole() {
         completion,
         Completion {
             content: "Hello! How can I".into(),
+            tool_calls: Vec::new(),
+            logprobs: None,
             finish_reason: "length".into(),
             usage: Some(Usage { prompt_tokens: 31, completion_tokens: 5, total_tokens: 36 }),
         }
@@ -311,7 +322,16 @@ fn a_llama_cpp_python_body_reads_whole() {
 fn a_null_content_is_empty_and_usage_is_optional() {
     let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[]},"finish_reason":"tool_calls"}]}"#;
     let completion = Completion::parse(body).unwrap();
-    assert_eq!(completion, Completion { content: String::new(), finish_reason: "tool_calls".into(), usage: None });
+    assert_eq!(
+        completion,
+        Completion {
+            content: String::new(),
+            tool_calls: Vec::new(),
+            logprobs: None,
+            finish_reason: "tool_calls".into(),
+            usage: None
+        }
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use common::*;
-use torchlight::chat::Message;
+use torchlight::chat::{Message, PromptOptions};
 use torchlight::engine::{Engine, FinishReason, GenerateOptions, LoadOptions};
 use torchlight::sample::SamplingParams;
 
@@ -16,7 +16,7 @@ fn breaking_from_on_text_ends_the_generation_after_that_piece() {
     let (mut source, file) = open_model();
     let options = LoadOptions { context: 128, ..LoadOptions::default() };
     let mut engine = Engine::load(gpu_backend(), &file, &mut source, &options, &mut |_| {}).unwrap();
-    let prompt = engine.chat_prompt(&[Message { role: "user".into(), content: "Count to ten.".into() }], true).unwrap().tokens;
+    let prompt = engine.chat_prompt(&[Message::new("user", "Count to ten.")], &PromptOptions::default()).unwrap().tokens;
     let greedy = |max_tokens| GenerateOptions {
         max_tokens,
         sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
@@ -24,6 +24,7 @@ fn breaking_from_on_text_ends_the_generation_after_that_piece() {
         ignore_eos: false,
         // The next request reuses what the stopped one left in the cache.
         cache_prompt: true,
+        ..GenerateOptions::default()
     };
 
     let mut heard = Vec::new();

@@ -141,7 +141,7 @@ fn render(source: &'static str) -> Option<(Result<String, String>, Duration, usi
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);
         let start = Instant::now();
-        let messages = [Message { role: "user".into(), content: "hi".into() }];
+        let messages = [Message::new("user", "hi")];
         let result = ChatTemplate::new(source, "<s>", "</s>")
             .and_then(|t| t.render(&messages, GENERATE))
             .map_err(|e| e.to_string());

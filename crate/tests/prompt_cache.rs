@@ -7,7 +7,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use common::*;
-use torchlight::chat::Message;
+use torchlight::chat::{Message, PromptOptions};
 use torchlight::cpu::CpuBackend;
 use torchlight::engine::{Engine, GenerateOptions, Generation, LoadOptions};
 use torchlight::model::Backend;
@@ -20,6 +20,7 @@ fn greedy(max_tokens: usize, cache_prompt: bool) -> GenerateOptions {
         stop: Vec::new(),
         ignore_eos: false,
         cache_prompt,
+        ..GenerateOptions::default()
     }
 }
 
@@ -28,7 +29,7 @@ fn generate<B: Backend>(engine: &mut Engine<B>, prompt: &[u32], options: &Genera
 }
 
 fn user(content: &str) -> Message {
-    Message { role: "user".into(), content: content.into() }
+    Message::new("user", content)
 }
 
 fn conversation_reuses_the_cache(backend: impl Backend) {
@@ -36,17 +37,17 @@ fn conversation_reuses_the_cache(backend: impl Backend) {
     let options = LoadOptions { context: 256, ..LoadOptions::default() };
     let mut engine = Engine::load(backend, &file, &mut source, &options, &mut |_| {}).unwrap();
 
-    let first = engine.chat_prompt(&[user("What is the capital of France?")], true).unwrap().tokens;
+    let first = engine.chat_prompt(&[user("What is the capital of France?")], &PromptOptions::default()).unwrap().tokens;
     let answer = generate(&mut engine, &first, &greedy(12, true));
     assert_eq!(answer.cached_tokens, 0, "the first request found something cached");
 
     // The next turn: the first prompt, the answer as the template renders it, a new question.
     let messages = [
         user("What is the capital of France?"),
-        Message { role: "assistant".into(), content: answer.text.clone() },
+        Message::new("assistant", answer.text.clone()),
         user("And of Italy?"),
     ];
-    let second = engine.chat_prompt(&messages, true).unwrap().tokens;
+    let second = engine.chat_prompt(&messages, &PromptOptions::default()).unwrap().tokens;
     let cached = generate(&mut engine, &second, &greedy(8, true));
     assert!(
         cached.cached_tokens >= first.len() && cached.cached_tokens < second.len(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::*;
 use serde_json::Value;
-use torchlight::chat::Message;
+use torchlight::chat::{Message, PromptOptions};
 use torchlight::constraint::{ConstraintError, Grammar, GrammarVocabulary};
 use torchlight::cpu::CpuBackend;
 use torchlight::engine::{Engine, FinishReason, GenerateOptions, Generation, LoadOptions};
@@ -60,12 +60,13 @@ fn options(temperature: f32, max_tokens: usize) -> GenerateOptions {
         stop: Vec::new(),
         ignore_eos: false,
         cache_prompt: true,
+        ..GenerateOptions::default()
     }
 }
 
 fn answer<B: Backend>(engine: &mut Engine<B>, prompt: &str, grammar: &Grammar, options: &GenerateOptions) -> Generation {
-    let message = Message { role: "user".into(), content: prompt.into() };
-    let prompt = engine.chat_prompt(&[message], true).unwrap().tokens;
+    let message = Message::new("user", prompt);
+    let prompt = engine.chat_prompt(&[message], &PromptOptions::default()).unwrap().tokens;
     let constraint = engine.constraint(grammar).unwrap();
     let mut streamed = String::new();
     let generation = pollster::block_on(engine.generate_constrained(&prompt, options, Some(constraint), &mut |text| {

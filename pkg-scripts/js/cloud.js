@@ -9,8 +9,30 @@ import { originOf, rememberAlways, remembered } from "./consent.js";
 import { TorchlightError, abortedError, asTorchlightError } from "./errors.js";
 import { loadCore } from "./runtime.js";
 
-/** The request fields an OpenAI-compatible endpoint takes; Torchlight's own (`top_k`, ...) stay home. */
-const OPENAI_FIELDS = ["temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty"];
+/** The request fields an OpenAI-compatible endpoint takes, sent as the page gave them; Torchlight's own (`top_k`, ...) stay home. */
+const OPENAI_FIELDS = [
+  "temperature",
+  "top_p",
+  "max_tokens",
+  "stop",
+  "seed",
+  "presence_penalty",
+  "frequency_penalty",
+  "response_format",
+  "tools",
+  "tool_choice",
+  "parallel_tool_calls",
+  "logprobs",
+  "top_logprobs",
+  "logit_bias",
+  "stream_options",
+];
+
+/**
+ * Torchlight's own constraints, which no endpoint reads as Torchlight does (llama.cpp's server
+ * would take a Lark `grammar` as GBNF): a request with one is refused, not sent without it.
+ */
+const LOCAL_ONLY_FIELDS = ["grammar", "regex"];
 
 const denied = (message) => new TorchlightError("consent_denied", message);
 
@@ -49,10 +71,15 @@ export class Cloud {
 
   /**
    * Answers one request (`params`: the page's OpenAI-shaped request) in the cloud, once the
-   * person agreed; `reason` says why it goes there. Streams pieces of text to `onDelta` when
-   * `stream` is set. Resolves to `{ content, finish_reason, usage, timings }`.
+   * person agreed; `reason` says why it goes there. When `stream` is set, `onDelta` hears what
+   * each chunk adds: `{ content?, tool_calls?, logprobs? }` (see `read`). Resolves to
+   * `{ content, tool_calls?, logprobs?, finish_reason, usage, timings }`, streamed or not.
    */
   async generate(params, onDelta, signal, { reason, stream }) {
+    const local = LOCAL_ONLY_FIELDS.find((key) => params[key] != null);
+    if (local) {
+      throw new TorchlightError("invalid_request", `invalid request: \`${local}\` is Torchlight's own and cannot go to a cloud endpoint, so nothing was sent`);
+    }
     await this.#permit(params.messages, reason);
     if (signal?.aborted) throw abortedError();
     await loadCore();
@@ -113,13 +140,23 @@ export class Cloud {
   }
 }
 
-/** A parsed answer with the time it took: all of it is time to first token when not streamed. */
-function answer({ content, finish_reason, usage }, start, firstAt = performance.now()) {
+/**
+ * A parsed answer (`tool_calls` and `logprobs` present only when the endpoint sent them) with
+ * the time it took: all of it is time to first token when not streamed.
+ */
+function answer(parsed, start, firstAt = performance.now()) {
   const end = performance.now();
-  return { content, finish_reason, usage, timings: { prefill_ms: firstAt - start, decode_ms: end - firstAt } };
+  return { ...parsed, timings: { prefill_ms: firstAt - start, decode_ms: end - firstAt } };
 }
 
-/** Reads a server-sent event stream to its end, passing each piece of text on as it arrives. */
+/**
+ * Reads a server-sent event stream to its end, passing on what each chunk adds as it arrives:
+ * `{ content?, tool_calls?, logprobs? }`, never empty. `content` is a piece of text;
+ * `tool_calls` are OpenAI's pieces, `{ index, id?, type?, function?: { name?, arguments? } }`
+ * (a call's first piece has its id, type and name, later ones fragments of its arguments);
+ * `logprobs` is the chunk's `logprobs.content`, an entry per token. The result has the calls
+ * joined and `logprobs` as `{ content: [...] }`, every chunk's entries, as a whole answer has it.
+ */
 async function read(response, onDelta, start, endpoint) {
   const stream = new CloudStream();
   const reader = response.body.getReader();
@@ -135,13 +172,13 @@ async function read(response, onDelta, start, endpoint) {
       }
       const { done, value } = step;
       if (done) break;
-      for (const piece of stream.push(value)) {
+      for (const delta of stream.push(value)) {
         firstAt ??= performance.now();
-        content += piece;
-        onDelta(piece);
+        content += delta.content ?? "";
+        onDelta(delta);
       }
     }
-    return answer({ ...stream.end(), content }, start, firstAt);
+    return answer({ content, ...stream.end() }, start, firstAt);
   } finally {
     stream.free();
     reader.cancel().catch(() => {});

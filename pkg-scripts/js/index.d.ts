@@ -185,6 +185,12 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Tokens the KV cache holds, prompt plus answer (default 2048, at most the model's own). */
   contextLength?: number;
+  /**
+   * A Jinja chat template's source, in place of the file's own (as llama.cpp's
+   * `--chat-template-file`): say, one that shows tools for a file whose template has none. One
+   * that does not parse fails the load with `invalid_request`.
+   */
+  chatTemplate?: string;
   /** Run the model in a dedicated Web Worker (default), or in this thread. */
   worker?: boolean;
   /** Cancels the load; it then rejects with code `aborted`. */
@@ -219,13 +225,75 @@ export interface LoadOptions {
   route?: "local-only" | "local-first" | "cloud-only";
 }
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant" | (string & {});
-  content: string;
+/** A piece of a message's content: only text (image and audio parts fail with `invalid_request`). */
+export interface TextContentPart {
+  type: "text";
+  text: string;
 }
 
-export interface ChatCompletionParams {
-  messages: ChatMessage[];
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | "tool" | (string & {});
+  /** A string, or text parts (joined); null or absent for an assistant message that only calls tools. */
+  content?: string | TextContentPart[] | null;
+  /** An assistant message's calls, as an answer gave them: send them back for the loop to go on. */
+  tool_calls?: ToolCall[];
+  /** A `role: "tool"` message's answer to this call. */
+  tool_call_id?: string;
+  name?: string;
+}
+
+/** A JSON schema (draft 2020-12 keywords; local `$ref`s only). */
+export type JsonSchema = Record<string, unknown> | boolean;
+
+/**
+ * OpenAI's `response_format`. `json_object`: any JSON object. `json_schema`: JSON that validates
+ * against `schema`, always (the answer is constrained token by token; `strict` is accepted and
+ * changes nothing). A schema keyword structured output cannot follow fails with `invalid_request`
+ * naming it.
+ */
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; json_schema: { name: string; description?: string; schema?: JsonSchema; strict?: boolean } };
+
+/** A function the model may call. `parameters` is the JSON schema its arguments follow. */
+export interface Tool {
+  type: "function";
+  function: { name: string; description?: string; parameters?: JsonSchema; strict?: boolean };
+}
+
+/**
+ * "auto" (default with tools): the model chooses. "none": the tools are not shown to it.
+ * "required", or one function by name: the answer is a call, its arguments constrained to validate.
+ */
+export type ToolChoice = "auto" | "none" | "required" | { type: "function"; function: { name: string } };
+
+export interface ToolCall {
+  id: string;
+  type: "function";
+  /** `arguments` is a JSON string, as in OpenAI's API. */
+  function: { name: string; arguments: string };
+}
+
+/** A streamed piece of a call: the first piece of call `index` has its id and name. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: "function";
+  function?: { name?: string; arguments?: string };
+}
+
+/** One answer token's log probability, and the most likely alternatives at its step. */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** The token's UTF-8 bytes (a token may hold part of a character). */
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+
+/** The sampling fields both endpoints take. */
+export interface SamplingParams {
   /** Tokens to generate at most (default: until the model stops or the context is full). */
   max_tokens?: number;
   max_completion_tokens?: number;
@@ -239,26 +307,80 @@ export interface ChatCompletionParams {
   frequency_penalty?: number;
   seed?: number;
   stop?: string | string[];
+  /** Token id (as a string key) to a bias in [-100, 100] added to its logit: -100 bans it, 100 all but forces it. */
+  logit_bias?: Record<string, number>;
   /**
    * Reuse the cached keys and values of the longest prefix this prompt shares with the last
    * request's prompt and answer (default true, as in llama.cpp's server): a conversation's next
    * turn prefills only its new tokens. False times a whole prefill (benchmarks).
    */
   cache_prompt?: boolean;
+  /** At most one of `response_format` (chat only), `grammar` and `regex`. */
+  response_format?: ResponseFormat;
+  /**
+   * A grammar in llguidance's Lark dialect (`start: ...`; `%json { schema }` embeds a schema) the
+   * answer must match. Local only: a cloud-routed request with it fails with `invalid_request`
+   * (llama.cpp's server reads its `grammar` field as GBNF).
+   */
+  grammar?: string;
+  /** A regular expression (Rust `regex` syntax) the whole answer must match. Local only, as `grammar`. */
+  regex?: string;
+  stream?: boolean;
+  /** With `stream`: `include_usage` adds OpenAI's last chunk, with no choices and the usage. */
+  stream_options?: { include_usage?: boolean };
+  /** Aborting rejects the request (or ends its stream) with code `aborted`. */
+  signal?: AbortSignal;
+  /** Accepted, as OpenAI's SDK sends them; any other value of `n` than 1 fails. */
+  model?: string;
+  n?: 1;
+  user?: string;
+}
+
+/**
+ * Any field not listed here fails the request with `invalid_request` naming it, rather than being
+ * ignored.
+ */
+export interface ChatCompletionParams extends SamplingParams {
+  messages: ChatMessage[];
   /**
    * Passed to the model's chat template (default true, as in llama.cpp's server). A thinking
    * model's template may use it: Qwen3's, given false, writes an empty think block, so the model
-   * answers at once. Local answers only; it is not sent to a cloud endpoint.
+   * answers at once. A constrained answer (`response_format`, `grammar`, `regex`) is always asked
+   * for without thinking. Local answers only; it is not sent to a cloud endpoint.
    */
   enable_thinking?: boolean;
-  stream?: boolean;
-  /** Aborting rejects the request (or ends its stream) with code `aborted`. */
-  signal?: AbortSignal;
+  /**
+   * Functions the model may call, handed to its chat template (Qwen2.5/Qwen3, Llama 3.1+ and
+   * Hermes-style templates take them). A model whose template has no tool support fails with
+   * `invalid_request`.
+   */
+  tools?: Tool[];
+  tool_choice?: ToolChoice;
+  /**
+   * Whether a required call (`tool_choice` "required") may be followed by more: default false
+   * locally, as in llama.cpp's server (OpenAI's default is true; a cloud endpoint is sent what
+   * the request says). With "auto", every call the model writes is read.
+   */
+  parallel_tool_calls?: boolean;
+  /** Each answer token's log probability, from the logits the sampler saw (after `logit_bias` and any grammar's mask). */
+  logprobs?: boolean;
+  /** With `logprobs`: the up to 20 most likely tokens at each step. */
+  top_logprobs?: number;
   /** Overrides the engine's route for this request: "cloud" (after consent) or "local". */
   route?: "local" | "cloud";
 }
 
-export type FinishReason = "stop" | "length";
+/** A raw-text completion: no chat template; local only. */
+export interface CompletionParams extends SamplingParams {
+  prompt: string;
+}
+
+/**
+ * "length": `max_tokens` or the context ran out; under `response_format`, `grammar` or `regex`
+ * the output is then incomplete and does not match (JSON that does not parse).
+ * "tool_calls": the answer is one or more calls (`message.tool_calls`).
+ */
+export type FinishReason = "stop" | "length" | "tool_calls";
 
 export interface Usage {
   prompt_tokens: number;
@@ -276,13 +398,15 @@ export interface Timings {
 
 export interface ChatCompletionMessage {
   role: "assistant";
-  /** The answer, less its think blocks. */
-  content: string;
+  /** The answer, less its think blocks and tool calls; null when the answer is only calls. */
+  content: string | null;
   /**
    * What a thinking model (its chat template names `<think>`: Qwen3, DeepSeek-R1) wrote between
    * `<think>` and `</think>`, trimmed, as llama.cpp's server reports it; absent when there was none.
    */
   reasoning_content?: string;
+  /** The calls the answer made, parsed from the model's call syntax; absent when none. */
+  tool_calls?: ToolCall[];
 }
 
 export interface ChatCompletion {
@@ -290,7 +414,7 @@ export interface ChatCompletion {
   object: "chat.completion";
   created: number;
   model: string;
-  choices: [{ index: 0; message: ChatCompletionMessage; finish_reason: FinishReason }];
+  choices: [{ index: 0; message: ChatCompletionMessage; logprobs: { content: TokenLogprob[] } | null; finish_reason: FinishReason }];
   usage: Usage;
   /** Torchlight's addition: the generated token ids (local answers only). */
   tokens?: number[];
@@ -305,12 +429,41 @@ export interface ChatCompletionChunk {
   object: "chat.completion.chunk";
   created: number;
   model: string;
+  /** Empty in the usage-only chunk `stream_options.include_usage` adds. */
   choices: [
-    { index: 0; delta: { role?: "assistant"; content?: string; reasoning_content?: string }; finish_reason: FinishReason | null },
-  ];
-  /** On the last chunk only. */
+    {
+      index: 0;
+      delta: { role?: "assistant"; content?: string; reasoning_content?: string; tool_calls?: ToolCallDelta[] };
+      logprobs: { content: TokenLogprob[] } | null;
+      finish_reason: FinishReason | null;
+    },
+  ] | [];
+  /** On the chunk with the finish reason, and the usage-only one. */
   usage?: Usage;
   /** Where the answer comes from. */
+  route: Route;
+  timings?: Timings;
+}
+
+export interface Completion {
+  id: string;
+  object: "text_completion";
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; logprobs: null; finish_reason: "stop" | "length" }];
+  usage: Usage;
+  tokens?: number[];
+  timings: Timings;
+  route: Route;
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: "text_completion";
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; logprobs: null; finish_reason: "stop" | "length" | null }] | [];
+  usage?: Usage;
   route: Route;
   timings?: Timings;
 }
@@ -328,6 +481,11 @@ export interface Engine {
       create(params: ChatCompletionParams & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
       create(params: ChatCompletionParams & { stream?: false }): Promise<ChatCompletion>;
     };
+  };
+  /** Raw-text completions (no chat template), for base models and files without a template; local only. */
+  readonly completions: {
+    create(params: CompletionParams & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
+    create(params: CompletionParams & { stream?: false }): Promise<Completion>;
   };
   /** Where the local model runs (null without one). */
   readonly backend: Backend | null;

@@ -111,7 +111,7 @@ export class Torchlight {
    * In its worker, the model is watched: a load or request that gives no sign of life for
    * `watchdogMs` (default 30 s; 0 never) ends the worker and fails with code `unresponsive`.
    */
-  static async load(url, { onProgress, contextLength, worker = true, signal, cloud, route, backend = "auto", threads, watchdogMs = DEFAULT_WATCHDOG_MS } = {}) {
+  static async load(url, { onProgress, contextLength, chatTemplate, worker = true, signal, cloud, route, backend = "auto", threads, watchdogMs = DEFAULT_WATCHDOG_MS } = {}) {
     if (signal?.aborted) throw abortedError();
     route ??= cloud ? "local-first" : "local-only";
     if (!["local-only", "local-first", "cloud-only"].includes(route)) {
@@ -119,6 +119,9 @@ export class Torchlight {
     }
     if (!(typeof watchdogMs === "number" && watchdogMs >= 0)) {
       throw new TorchlightError("invalid_request", `watchdogMs must be a number of milliseconds (0: never), not ${JSON.stringify(watchdogMs)}`);
+    }
+    if (chatTemplate !== undefined && typeof chatTemplate !== "string") {
+      throw new TorchlightError("invalid_request", "chatTemplate must be a Jinja template's source, a string");
     }
     if (route !== "local-only" && !cloud) {
       throw new TorchlightError("invalid_request", `route ${route} needs a cloud endpoint: pass \`cloud\``);
@@ -128,7 +131,7 @@ export class Torchlight {
     const model = sourceOf(absolute).name;
     if (route === "cloud-only") return new Engine({ local: null, cloud: remote, route, model: remote.model });
     try {
-      const local = await loadLocal(absolute, { contextLength, signal, onProgress, worker, backend, threads, watchdogMs });
+      const local = await loadLocal(absolute, { contextLength, chatTemplate, signal, onProgress, worker, backend, threads, watchdogMs });
       return new Engine({ local, cloud: remote, route, model });
     } catch (error) {
       if (route === "local-only" || error.code === "aborted") throw error;

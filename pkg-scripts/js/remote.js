@@ -30,13 +30,13 @@ export class RemoteEngine {
   }
 
   /** Loads the model at `url` in a new worker. */
-  static async load(url, { contextLength, signal, onProgress, backend, threads, watchdogMs }) {
+  static async load(url, { contextLength, chatTemplate, signal, onProgress, backend, threads, watchdogMs }) {
     const engine = new RemoteEngine(watchdogMs);
     // Ending the worker ends its download and frees whatever it had put on the GPU.
     const onAbort = () => engine.#fail(abortedError());
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const loaded = await engine.#request({ type: "load", id: 0, url, contextLength, backend, threads }, onProgress);
+      const loaded = await engine.#request({ type: "load", id: 0, url, contextLength, chatTemplate, backend, threads }, onProgress);
       engine.contextLength = loaded.contextLength;
       engine.backend = loaded.backend;
       engine.threads = loaded.threads;

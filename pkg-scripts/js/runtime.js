@@ -145,17 +145,6 @@ async function streamWeights(loader, file, prefix, onProgress) {
   }
 }
 
-/**
- * A piece of the answer as an OpenAI delta, with only the parts it has: `content`, and
- * `reasoning_content` for what a thinking model wrote in its think blocks.
- */
-function delta(content, reasoning) {
-  const piece = {};
-  if (reasoning) piece.reasoning_content = reasoning;
-  if (content) piece.content = content;
-  return piece;
-}
-
 /** A model loaded into the core of this thread. */
 export class LocalEngine {
   #engine;
@@ -183,7 +172,7 @@ export class LocalEngine {
    * without giving this thread's event loop a turn (a CPU prefill step), so that a watcher can
    * tell busy from stuck.
    */
-  static async load(file, { contextLength, signal, onProgress, onBusy, backend, threads = 1 } = {}) {
+  static async load(file, { contextLength, chatTemplate, signal, onProgress, onBusy, backend, threads = 1 } = {}) {
     try {
       // A browser that cannot make the threaded core's shared memory (a 32-bit one cannot
       // reserve its 4 GiB) still runs the plain core, on one thread (`threads` says so).
@@ -194,7 +183,7 @@ export class LocalEngine {
       file = await openCachedFile(sourceOf(file), signal);
       let loader, bytes;
       try {
-        const create = (bytes) => core.glue.Loader.create(bytes, file.fileLength, contextLength, backend, threads);
+        const create = (bytes) => core.glue.Loader.create(bytes, file.fileLength, contextLength, backend, threads, chatTemplate);
         ({ opened: loader, bytes } = await withHeader(file, create));
       } catch (e) {
         // Not a model we can run (a download that failed can resume): its bytes would only take room.
@@ -230,13 +219,13 @@ export class LocalEngine {
 
   /**
    * Runs one request; `onDelta` hears each piece of the answer that is not empty, as an OpenAI
-   * delta (see `delta`). `signal` is looked at after every token; once it is aborted the request
+   * delta (`content`, `reasoning_content`, `tool_calls`). `signal` is looked at after every token; once it is aborted the request
    * fails with code `aborted`.
    */
   async generate(request, onDelta, signal) {
     if (this.#unloaded) throw abortedError("the engine was unloaded");
-    const run = this.#engine.generate(request, (content, reasoning) => {
-      if (content || reasoning) onDelta(delta(content, reasoning));
+    const run = this.#engine.generate(request, (delta) => {
+      if (Object.keys(delta).length > 0) onDelta(delta);
       return !(this.#unloaded || signal?.aborted);
     });
     this.#running = run.catch(() => {});

@@ -50,6 +50,7 @@ self.onmessage = ({ data }) => {
       answer(0, async () => {
         engine = await LocalEngine.load(data.url, {
           contextLength: data.contextLength,
+          chatTemplate: data.chatTemplate,
           backend: data.backend,
           threads: data.threads,
           onProgress: (progress) => postMessage({ type: "progress", id: 0, progress }),

@@ -80,7 +80,23 @@ const COMPLETION = JSON.stringify({
 const chunk = (delta, finish_reason = null) =>
   `data: ${JSON.stringify({ object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason }] })}\n\n`;
 
-/** What each path prefix answers to `POST {prefix}/v1/chat/completions`. */
+/** The calls the `tools` scenario answers with, whole. */
+export const TOOL_CALLS = [
+  { id: "call_Qf3", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris","unit":"celsius"}' } },
+  { id: "call_Zk9", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } },
+];
+
+/** TOOL_CALLS as OpenAI streams them: a call opens with its id, type and name, then its arguments come a few characters a chunk. */
+function toolCallStream() {
+  let events = chunk({ role: "assistant", content: null });
+  TOOL_CALLS.forEach(({ id, type, function: { name, arguments: text } }, index) => {
+    events += chunk({ tool_calls: [{ index, id, type, function: { name, arguments: "" } }] });
+    for (let at = 0; at < text.length; at += 4) events += chunk({ tool_calls: [{ index, function: { arguments: text.slice(at, at + 4) } }] });
+  });
+  return `${events}${chunk({}, "tool_calls")}data: [DONE]\n\n`;
+}
+
+/** What each path prefix answers to `POST {prefix}/v1/chat/completions` (`body`: the request's, parsed). */
 const SCENARIOS = {
   ok: (res) => res.writeHead(200, { "Content-Type": "application/json" }).end(COMPLETION),
   unauthorized: (res) =>
@@ -93,14 +109,29 @@ const SCENARIOS = {
   "bad-sse": (res) => res.writeHead(200, { "Content-Type": "text/event-stream" }).end(`${chunk({ content: "Hel" })}data: {not json\n\n`),
   // Two pieces, then the connection closes with neither a finish_reason nor [DONE].
   cut: (res) => res.writeHead(200, { "Content-Type": "text/event-stream" }).end(`${chunk({ role: "assistant" })}${chunk({ content: "Hel" })}${chunk({ content: "lo" })}`),
+  // TOOL_CALLS, streamed or whole as the request asked, the whole answer with null content as OpenAI's.
+  tools: (res, body) =>
+    body?.stream
+      ? res.writeHead(200, { "Content-Type": "text/event-stream" }).end(toolCallStream())
+      : res.writeHead(200, { "Content-Type": "application/json" }).end(
+          JSON.stringify({
+            object: "chat.completion",
+            choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: TOOL_CALLS }, logprobs: null, finish_reason: "tool_calls" }],
+            usage: { prompt_tokens: 30, completion_tokens: 20, total_tokens: 50 },
+          }),
+        ),
 };
 
-/** The misbehaving endpoint: `{ origin, requests, stop() }`; `requests` lists `{ scenario, method, authorization }`. */
+/**
+ * The misbehaving endpoint: `{ origin, requests, stop() }`; `requests` lists `{ scenario, method,
+ * authorization, body }`, `body` the JSON request body as sent (null until it has arrived, or without one).
+ */
 export async function startFakeCloud() {
   const requests = [];
   const server = createServer((req, res) => {
     const scenario = req.url.split("/")[1];
-    requests.push({ scenario, method: req.method, authorization: req.headers.authorization ?? null });
+    const request = { scenario, method: req.method, authorization: req.headers.authorization ?? null, body: null };
+    requests.push(request);
     res.setHeader("Access-Control-Allow-Origin", "*");
     res.setHeader("Access-Control-Expose-Headers", "Retry-After");
     if (req.method === "OPTIONS") {
@@ -108,8 +139,17 @@ export async function startFakeCloud() {
       res.setHeader("Access-Control-Allow-Methods", "POST");
       return res.writeHead(204).end();
     }
-    req.resume();
-    req.on("end", () => (SCENARIOS[scenario] ?? ((r) => r.writeHead(404).end()))(res));
+    let text = "";
+    req.setEncoding("utf8");
+    req.on("data", (piece) => (text += piece));
+    req.on("end", () => {
+      try {
+        request.body = text ? JSON.parse(text) : null;
+      } catch {
+        request.body = text;
+      }
+      (SCENARIOS[scenario] ?? ((r) => r.writeHead(404).end()))(res, request.body);
+    });
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${server.address().port}`;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, test } from "node:test";
 
 import { MODEL, openPage } from "./browser.js";
-import { startFakeCloud, startLlamaServer } from "./cloud-servers.js";
+import { TOOL_CALLS, startFakeCloud, startLlamaServer } from "./cloud-servers.js";
 
 const PROMPT = "Name one colour of the rainbow.";
 const API_KEY = "sk-torchlight-test-4f9a";
@@ -278,6 +278,195 @@ test("a stream cut before its end fails after the text it did get, never passing
   }, PROMPT);
   assert.deepEqual(result, { text: "Hello", code: "cloud_protocol" });
   assert.equal(fake.requests.filter((r) => r.scenario === "cut" && r.method === "POST").length, 1);
+});
+
+const WEATHER_TOOL = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "The weather in a city now.",
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string" }, unit: { enum: ["celsius", "fahrenheit"] } },
+      required: ["city"],
+      additionalProperties: false,
+    },
+  },
+};
+
+/** The fake endpoint's `tools` scenario's POSTs so far, with their bodies. */
+const toolPosts = () => fake.requests.filter((r) => r.scenario === "tools" && r.method === "POST");
+
+test("response_format, tools and OpenAI's other fields go to the cloud unchanged, and the calls come back", async () => {
+  const fields = {
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: "weather", strict: true, schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false } },
+    },
+    tools: [WEATHER_TOOL],
+    tool_choice: { type: "function", function: { name: "get_weather" } },
+    parallel_tool_calls: true,
+    logprobs: true,
+    top_logprobs: 3,
+    logit_bias: { 1000: -100, 2000: 5 },
+  };
+  const before = toolPosts().length;
+  await loadEngine({ route: "cloud-only" }, { baseURL: `${fake.origin}/tools/v1`, decision: "once" });
+  const reply = await page.evaluate(
+    async ([prompt, fields]) => {
+      const reply = await engine.chat.completions.create({ messages: [{ role: "user", content: prompt }], max_tokens: 32, top_k: 5, ...fields });
+      return { message: reply.choices[0].message, finish: reply.choices[0].finish_reason, route: reply.route };
+    },
+    [PROMPT, fields],
+  );
+  assert.deepEqual(reply.message.tool_calls, TOOL_CALLS);
+  assert.equal(reply.finish, "tool_calls");
+  assert.deepEqual(reply.route, { used: "cloud", reason: "requested" });
+  assert.equal(toolPosts().length, before + 1, "one request");
+  const { body } = toolPosts().at(-1);
+  for (const [key, value] of Object.entries(fields)) assert.deepEqual(body[key], value, key);
+  assert.equal(body.max_tokens, 32);
+  assert.equal(body.stream, false);
+  assert.ok(!("top_k" in body), "Torchlight's own top_k went to the cloud");
+});
+
+test("a streamed tool call comes in pieces that join, by index, to the whole answer's calls", async () => {
+  const before = toolPosts().length;
+  await loadEngine({ route: "cloud-only" }, { baseURL: `${fake.origin}/tools/v1`, decision: "once" });
+  const streamed = await page.evaluate(
+    async ([prompt, tool]) => {
+      const stream = await engine.chat.completions.create({
+        messages: [{ role: "user", content: prompt }],
+        tools: [tool],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      // As an OpenAI client joins them.
+      const calls = [];
+      let pieces = 0;
+      let finish = null;
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        if (!choice) continue; // include_usage's last chunk
+        for (const { index, id, type, function: fn } of choice.delta.tool_calls ?? []) {
+          pieces++;
+          const call = (calls[index] ??= { id: "", type: "", function: { name: "", arguments: "" } });
+          if (id) call.id = id;
+          if (type) call.type = type;
+          if (fn?.name) call.function.name = fn.name;
+          call.function.arguments += fn?.arguments ?? "";
+        }
+        finish = choice.finish_reason ?? finish;
+      }
+      return { calls, pieces, finish };
+    },
+    [PROMPT, WEATHER_TOOL],
+  );
+  assert.deepEqual(streamed.calls, TOOL_CALLS);
+  assert.ok(streamed.pieces > 2 * TOOL_CALLS.length, `the arguments came in pieces (${streamed.pieces})`);
+  assert.equal(streamed.finish, "tool_calls");
+  const { body } = toolPosts().at(-1);
+  assert.equal(body.stream, true);
+  assert.deepEqual(body.stream_options, { include_usage: true });
+  assert.deepEqual(body.tools, [WEATHER_TOOL]);
+
+  // What the cloud layer gives the engine: each chunk's pieces as they came, then the calls joined.
+  const direct = await page.evaluate(
+    async ([baseURL, prompt]) => {
+      const { Cloud } = await import("/pkg/cloud.js");
+      const cloud = new Cloud({ baseURL, model: "fake", consent: async () => "once" });
+      const deltas = [];
+      const result = await cloud.generate({ messages: [{ role: "user", content: prompt }] }, (delta) => deltas.push(delta), undefined, { reason: "requested", stream: true });
+      return { deltas, result };
+    },
+    [`${fake.origin}/tools/v1`, PROMPT],
+  );
+  assert.deepEqual(direct.deltas[0], { tool_calls: [{ index: 0, id: "call_Qf3", type: "function", function: { name: "get_weather", arguments: "" } }] });
+  assert.deepEqual(direct.deltas[1], { tool_calls: [{ index: 0, function: { arguments: '{"ci' } }] });
+  assert.equal(direct.deltas.length, streamed.pieces);
+  const { content, tool_calls, finish_reason } = direct.result;
+  assert.deepEqual({ content, tool_calls, finish_reason }, { content: "", tool_calls: TOOL_CALLS, finish_reason: "tool_calls" });
+  assert.equal(toolPosts().length, before + 2);
+});
+
+test("Torchlight's own grammar and regex are refused for the cloud, before consent, with nothing sent", async () => {
+  const requests = countRequests();
+  const before = fake.requests.length;
+  for (const baseURL of [llama.baseURL, `${fake.origin}/ok/v1`]) {
+    await loadEngine({ route: "cloud-only" }, { baseURL, decision: "always" });
+    for (const [field, params] of [
+      ["grammar", { grammar: 'start: "yes" | "no"' }],
+      ["regex", { regex: "(yes|no)" }],
+      ["grammar", { grammar: "start: /[a-z]+/", stream: true }],
+    ]) {
+      const reply = params.stream
+        ? await page.evaluate(async ([prompt, params]) => {
+            try {
+              for await (const _ of await engine.chat.completions.create({ messages: [{ role: "user", content: prompt }], ...params }));
+              return {};
+            } catch (e) {
+              return { code: e.code, message: e.message };
+            }
+          }, [PROMPT, params])
+        : await ask(params);
+      assert.equal(reply.code, "invalid_request", `${field}: ${JSON.stringify(reply)}`);
+      assert.match(reply.message, new RegExp(`\`${field}\``));
+    }
+    assert.deepEqual(await asked(), [], "consent was asked");
+  }
+  assert.deepEqual(await page.evaluate(() => Torchlight.consent.list()), [], "an \"always\" was stored");
+  assert.deepEqual(requests(), []);
+  assert.equal(fake.requests.length, before);
+});
+
+test("llama.cpp's server answers a schema with JSON that fits it, a named tool with a call, and logprobs", async () => {
+  const requests = countRequests();
+  await loadEngine({ route: "cloud-only" }, { decision: "once" });
+  const COLOURS = ["red", "orange", "yellow", "green", "blue", "indigo", "violet"];
+  const schema = { type: "object", properties: { colour: { type: "string", enum: COLOURS } }, required: ["colour"] };
+  // llama-cpp-python's server takes a schema in `json_object` (Anyscale's form) and refuses OpenAI's
+  // `json_schema` type (HTTP 500); llama.cpp's own llama-server takes both. Sent as given, either way.
+  const json = await ask({ max_tokens: 40, response_format: { type: "json_object", schema } });
+  assert.equal(json.code, undefined, JSON.stringify(json));
+  assert.ok(COLOURS.includes(JSON.parse(json.content).colour), json.content);
+
+  const logprobs = await page.evaluate(async (prompt) => {
+    const reply = await engine.chat.completions.create({ messages: [{ role: "user", content: prompt }], max_tokens: 4, temperature: 0, logprobs: true, top_logprobs: 2 });
+    return { logprobs: reply.choices[0].logprobs, tokens: reply.usage.completion_tokens };
+  }, PROMPT);
+  assert.equal(logprobs.logprobs.content.length, logprobs.tokens);
+  for (const entry of logprobs.logprobs.content) {
+    assert.equal(typeof entry.token, "string");
+    assert.ok(entry.logprob <= 0);
+    assert.equal(entry.top_logprobs.length, 2);
+  }
+
+  const tool = { type: "function", function: { name: "pick_colour", description: "Picks a colour.", parameters: schema } };
+  const named = { tools: [tool], tool_choice: { type: "function", function: { name: "pick_colour" } }, max_tokens: 40, temperature: 0 };
+  const calls = await page.evaluate(
+    async ([prompt, named]) => {
+      const messages = [{ role: "user", content: prompt }];
+      const whole = (await engine.chat.completions.create({ messages, ...named })).choices[0];
+      const streamed = { name: "", arguments: "", ids: new Set() };
+      let finish = null;
+      for await (const chunk of await engine.chat.completions.create({ messages, ...named, stream: true })) {
+        for (const piece of chunk.choices[0].delta.tool_calls ?? []) {
+          if (piece.id) streamed.ids.add(piece.id);
+          // llama-cpp-python repeats the name in every piece.
+          streamed.name = piece.function?.name ?? streamed.name;
+          streamed.arguments += piece.function?.arguments ?? "";
+        }
+        finish = chunk.choices[0].finish_reason ?? finish;
+      }
+      return { whole: { call: whole.message.tool_calls?.[0], finish: whole.finish_reason }, streamed: { ...streamed, ids: streamed.ids.size, finish } };
+    },
+    [PROMPT, named],
+  );
+  assert.equal(calls.whole.finish, "tool_calls");
+  assert.equal(calls.whole.call.function.name, "pick_colour");
+  assert.ok(COLOURS.includes(JSON.parse(calls.whole.call.function.arguments).colour), calls.whole.call.function.arguments);
+  assert.deepEqual(calls.streamed, { name: "pick_colour", arguments: calls.whole.call.function.arguments, ids: 1, finish: "tool_calls" });
+  assert.equal(posts(requests()), 4);
 });
 
 test("no prompt, answer or key reached the console", () => {

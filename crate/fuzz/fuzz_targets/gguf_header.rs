@@ -52,10 +52,10 @@ fuzz_target!(init: torchlight_fuzz::let_the_template_thread_panic(), |data: &[u8
         return;
     };
     let conversation = [
-        Message { role: "system".into(), content: "Answer briefly.".into() },
-        Message { role: "user".into(), content: "What is 2 + 2?".into() },
-        Message { role: "assistant".into(), content: "4".into() },
-        Message { role: "user".into(), content: "And ÷ 2? <think>".into() },
+        Message::new("system", "Answer briefly."),
+        Message::new("user", "What is 2 + 2?"),
+        Message::new("assistant", "4"),
+        Message::new("user", "And ÷ 2? <think>"),
     ];
     let options = RenderOptions { add_generation_prompt: true, enable_thinking: true };
     if let Ok(prompt) = template.render(&conversation, options) {

@@ -63,6 +63,7 @@ impl WithEngine for Bench {
             ignore_eos: true,
             // Every run times a whole prefill, not a cache hit on the run before.
             cache_prompt: false,
+            ..GenerateOptions::default()
         };
 
         let mut ignore = |_: &str| ControlFlow::Continue(());

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use torchlight::chat::Message;
+use torchlight::chat::{Message, PromptOptions};
 use torchlight::engine::{Engine, FinishReason, GenerateOptions};
 use torchlight::model::Backend;
 use torchlight::sample::SamplingParams;
@@ -69,7 +69,7 @@ fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<()
     let prompt = if args.chat {
         // Thinking on, as by default in a request: a thinking model's `<think>` block is printed
         // as it is written.
-        engine.chat_prompt(&[Message { role: "user".into(), content: args.prompt.clone() }], true)?.tokens
+        engine.chat_prompt(&[Message::new("user", args.prompt.clone())], &PromptOptions::default())?.tokens
     } else {
         engine.tokenizer.encode(&args.prompt, true, false).map_err(torchlight::engine::EngineError::from)?
     };
@@ -88,6 +88,7 @@ fn generate<B: Backend + Report>(args: Args, mut engine: Engine<B>) -> Result<()
         ignore_eos: false,
         // The default; a single request finds nothing cached anyway.
         cache_prompt: true,
+        ..GenerateOptions::default()
     };
     let mut out = std::io::stdout().lock();
     let mut write_error = None;

@@ -40,6 +40,9 @@ pub enum ProtocolError {
     NotCompletion(&'static str),
     #[error("the cloud endpoint's stream is not of OpenAI chat completion chunks: {0}")]
     NotChunk(&'static str),
+    /// `field` is a path into the answer, as `choices[0].message.tool_calls[1].function.name`.
+    #[error("the cloud endpoint sent a malformed tool call: {field} {problem}")]
+    ToolCall { field: String, problem: &'static str },
     #[error("the cloud stream ended before the answer was complete")]
     Cut,
     #[error("the cloud stream ended in the middle of an event, before the answer was complete")]

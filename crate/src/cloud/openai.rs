@@ -45,6 +45,16 @@ pub(super) fn first_choice(object: &Value) -> Result<Option<&Value>, &'static st
     Ok(object.get("choices").and_then(Value::as_array).ok_or("it has no choices list")?.first())
 }
 
+/// `choices[0].logprobs`, none when absent or null: an object whose `content` has an entry per
+/// token (`token`, `logprob`, `bytes`, `top_logprobs`), passed on as the endpoint sent it.
+pub(super) fn logprobs(choice: &Value) -> Result<Option<&Value>, &'static str> {
+    match choice.get("logprobs") {
+        None | Some(Value::Null) => Ok(None),
+        Some(logprobs) if logprobs.is_object() => Ok(Some(logprobs)),
+        Some(_) => Err("choices[0].logprobs is not an object"),
+    }
+}
+
 /// A string field that may be absent or null; `wrong_type` says which field it was when it is
 /// something else.
 pub(super) fn optional_str<'a>(

@@ -43,12 +43,21 @@ impl Default for SamplingParams {
     }
 }
 
-/// A sampling parameter outside the range where it means something, or a constraint on the
-/// picks (a schema, grammar or regex) that cannot be compiled or followed.
+/// A sampling parameter outside the range where it means something, a bad `logit_bias` or
+/// `top_logprobs`, or a constraint on the picks (a schema, grammar or regex) that cannot be
+/// compiled or followed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SampleError {
     #[error("{name} must be {expected}, got {value}")]
     OutOfRange { name: &'static str, value: f32, expected: &'static str },
+    #[error("logit_bias names token {token}, outside the vocabulary of {vocab} tokens")]
+    BiasToken { token: u32, vocab: usize },
+    #[error("logit_bias for token {token} must be finite and in [-100, 100], got {value}")]
+    BiasValue { token: u32, value: f32 },
+    #[error("logit_bias names token {token} twice")]
+    BiasTwice { token: u32 },
+    #[error("top_logprobs must be at most {max}, got {requested}")]
+    TooManyLogprobs { requested: usize, max: usize },
     #[error(transparent)]
     Constraint(#[from] crate::constraint::ConstraintError),
 }

@@ -10,7 +10,10 @@ use super::WebError;
 use crate::cloud::{ChatStream, CloudError, Completion};
 
 /// Reads the body of a successful non-streamed chat completion into
-/// `{content, finish_reason, usage}`; `usage` is null when the endpoint did not count.
+/// `{content, tool_calls?, logprobs?, finish_reason, usage}`: `tool_calls` (each
+/// `{id, type: "function", function: {name, arguments}}`) only when the model called tools,
+/// `logprobs` (the endpoint's `choices[0].logprobs`) only when it sent them, and `usage` null
+/// when the endpoint did not count.
 #[wasm_bindgen(js_name = cloudCompletion)]
 pub fn cloud_completion(body: &str) -> Result<JsValue, WebError> {
     Ok(to_js(&Completion::parse(body)?))
@@ -36,13 +39,19 @@ impl CloudStream {
         Self::default()
     }
 
-    /// The next bytes of the body; gives the answer's new pieces of text, none empty.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<String>, WebError> {
-        Ok(self.0.push(bytes)?)
+    /// The next bytes of the body; gives an array of what each chunk they complete adds:
+    /// `{content?, tool_calls?, logprobs?}`, never all absent. `content` is a non-empty piece
+    /// of text; `tool_calls` are pieces `{index, id?, type?, function?: {name?, arguments?}}`
+    /// as the endpoint sent them; `logprobs` is the chunk's `logprobs.content`, an entry per
+    /// token.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<JsValue, WebError> {
+        Ok(to_js(&self.0.push(bytes)?))
     }
 
-    /// Called when the body has ended: `{finish_reason, usage}`, or an error with code
-    /// `cloud_protocol` when the stream was cut before the answer was complete.
+    /// Called when the body has ended: `{finish_reason, tool_calls?, logprobs?, usage}`, with
+    /// the tool call pieces joined as a non-streamed answer has them and every chunk's
+    /// logprobs in one `{content: [...]}`; or an error with code `cloud_protocol` when the
+    /// stream was cut before the answer was complete, or a call never got its id or name.
     pub fn end(&self) -> Result<JsValue, WebError> {
         Ok(to_js(&self.0.end()?))
     }

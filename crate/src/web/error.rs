@@ -102,6 +102,8 @@ fn engine_code(e: &EngineError) -> &'static str {
             // The template ran on the request's messages and refused them (roles out of
             // order), or the prompt it wrote is too long.
             ChatError::Raised(_) | ChatError::OutputTooLong => "invalid_request",
+            // The request's tools: malformed, or given to a template that takes none.
+            ChatError::Tool(_) => "invalid_request",
             // The template itself failed, or spent its whole budget of work and memory: a
             // broken or hostile file (a real template needs a fraction of it).
             ChatError::OutOfFuel | ChatError::Render(_) => "invalid_model",

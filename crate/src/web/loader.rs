@@ -2,7 +2,7 @@ use wasm_bindgen::prelude::*;
 
 use super::device::{either, Either, Loading};
 use super::{trap, Engine, WebError};
-use crate::chat::ChatTemplate;
+use crate::chat::{ChatError, ChatTemplate};
 use crate::engine::{EngineError, LoadOptions};
 use crate::footprint::Footprint;
 use crate::gguf::{GgufError, GgufFile, SliceSource};
@@ -29,12 +29,15 @@ impl Loader {
     /// `context_length` caps the KV cache (default 2048, and never more than the model was
     /// trained for). A model too large for wasm memory fails with code `does_not_fit`.
     /// `threads` (default 1) is how many threads the CPU backend is to use; see `threadPool`.
+    /// `chat_template`, a Jinja template's source, replaces the file's own (one that does not
+    /// parse fails with code `invalid_request`).
     pub async fn create(
         header: Vec<u8>,
         file_len: f64,
         context_length: Option<u32>,
         backend: String,
         threads: Option<u32>,
+        chat_template: Option<String>,
     ) -> Result<Loader, WebError> {
         let options = load_options(context_length);
         // Everything that can refuse the file is checked before the backend is opened.
@@ -42,7 +45,13 @@ impl Loader {
             let file = read_header(&header, file_len as u64)?;
             let config = ModelConfig::from_gguf(&file)?;
             let tokenizer = Tokenizer::from_gguf(&file).map_err(EngineError::from)?;
-            let chat = ChatTemplate::from_gguf(&file).map_err(EngineError::from)?;
+            let chat = match &chat_template {
+                None => ChatTemplate::from_gguf(&file).map_err(EngineError::from)?,
+                Some(source) => ChatTemplate::from_gguf_with_source(&file, source).map_err(|e| match e {
+                    ChatError::Syntax(e) => WebError::BadRequest(format!("the chatTemplate option does not parse: {e}")),
+                    e => EngineError::from(e).into(),
+                })?,
+            };
             let needed = Footprint::measure(&file, &options).gpu_bytes();
             Ok((file, config, tokenizer, chat, needed))
         })?;

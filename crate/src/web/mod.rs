@@ -21,6 +21,7 @@ mod engine;
 mod error;
 mod estimate;
 mod loader;
+mod logprobs;
 mod request;
 mod trap;
 
@@ -48,6 +49,11 @@ pub fn thread_failed(id: u32) {
 }
 
 use wasm_bindgen::prelude::*;
+
+/// `value` as a plain JS object (not `Map`s), as JSON would give.
+fn to_js(value: &impl serde::Serialize) -> JsValue {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("plain data serializes")
+}
 
 #[wasm_bindgen]
 extern "C" {
