@@ -31,18 +31,50 @@ use crate::tools::{Tool, ToolCall, ToolChoice, ToolError, ToolFormat};
 /// One turn of a conversation, in OpenAI's shape. `role` is usually "system", "user",
 /// "assistant" or "tool" (a call's result, answering `tool_call_id`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "MessageFields")]
 pub struct Message {
     pub role: String,
     /// Templates are written against text: content given as an array of text parts is joined,
     /// and `null` (an assistant turn that only calls tools) is empty.
-    #[serde(default, deserialize_with = "content_text")]
     pub content: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// A message as sent, before `content` is known to be there: OpenAI lets only a message that
+/// makes tool calls leave it out.
+#[derive(Deserialize)]
+struct MessageFields {
+    role: String,
+    #[serde(default, deserialize_with = "given_content")]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl TryFrom<MessageFields> for Message {
+    type Error = String;
+
+    fn try_from(m: MessageFields) -> Result<Self, String> {
+        let content = match (m.content, &m.tool_calls) {
+            (Some(content), _) => content,
+            (None, Some(_)) => String::new(),
+            (None, None) => return Err(format!("a \"{}\" message has no `content` (only one that makes tool calls may leave it out)", m.role)),
+        };
+        Ok(Message { role: m.role, content, tool_calls: m.tool_calls, tool_call_id: m.tool_call_id, name: m.name })
+    }
+}
+
+fn given_content<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    content_text(deserializer).map(Some)
 }
 
 impl Message {

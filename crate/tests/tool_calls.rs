@@ -87,7 +87,8 @@ fn content_is_text_parts_or_null() {
     let parts = json!({"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]});
     assert_eq!(message(parts), Message::new("user", "ab"));
     assert_eq!(message(json!({"role": "assistant", "content": null})), Message::new("assistant", ""));
-    assert_eq!(message(json!({"role": "assistant"})), Message::new("assistant", ""));
+    let calls_only = message(json!({"role": "assistant", "tool_calls": []}));
+    assert_eq!((calls_only.content.as_str(), calls_only.tool_calls.map(|c| c.len())), ("", Some(0)));
     assert_eq!(message(json!({"role": "user", "content": []})), Message::new("user", ""));
 
     let refuse = |value: Value| serde_json::from_value::<Message>(value).unwrap_err().to_string();
@@ -100,6 +101,7 @@ fn content_is_text_parts_or_null() {
     assert!(refuse(audio).starts_with("content part type \"input_audio\" is not supported"));
     assert!(refuse(json!({"role": "user", "content": [{"type": "text"}]})).starts_with("a text content part has no \"text\""));
     assert!(refuse(json!({"role": "user", "content": 7})).starts_with("content must be a string, null, or an array"));
+    assert!(refuse(json!({"role": "user"})).starts_with("a \"user\" message has no `content`"));
 }
 
 #[test]
