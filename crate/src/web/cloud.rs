@@ -2,11 +2,10 @@
 //! what came back, so that the protocol's rules (a cut stream is no answer, an error body is
 //! never echoed) hold on one side only.
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::WebError;
+use super::{to_js, WebError};
 use crate::cloud::{ChatStream, CloudError, Completion};
 
 /// Reads the body of a successful non-streamed chat completion into
@@ -55,9 +54,4 @@ impl CloudStream {
     pub fn end(&self) -> Result<JsValue, WebError> {
         Ok(to_js(&self.0.end()?))
     }
-}
-
-/// A plain JS object (not `Map`s), as JSON would give.
-fn to_js(value: &impl Serialize) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("a cloud answer is plain data")
 }

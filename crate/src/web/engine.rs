@@ -107,7 +107,7 @@ async fn answer<B: Backend>(
         return Err(WebError::Callback(e));
     }
     match answer {
-        Some(answer) => Ok(Completion::new(generation, answer, &engine.tokenizer, request.logprobs()).to_js()),
+        Some(answer) => Ok(to_js(&Completion::new(generation, answer, &engine.tokenizer, request.logprobs()))),
         None => Err(WebError::Aborted),
     }
 }

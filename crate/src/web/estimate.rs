@@ -37,5 +37,5 @@ pub fn estimate(
         (_, None) => footprint.problems.clone(),
     };
     let estimate = Estimate { gpu_bytes: footprint.gpu_bytes(), footprint };
-    Ok(estimate.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("an estimate is plain data"))
+    Ok(super::to_js(&estimate))
 }

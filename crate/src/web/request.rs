@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use super::logprobs::{entries, LogprobEntry};
-use super::{to_js, WebError};
+use super::WebError;
 use crate::chat::{Message, PromptOptions};
 use crate::constraint::{Grammar, ResponseFormat};
 use crate::engine::{GenerateOptions, Generation};
@@ -266,10 +266,5 @@ impl Completion {
             tool_calls: answer.parsed.tool_calls,
             tokens: g.tokens,
         }
-    }
-
-    /// A plain JS object (not `Map`s), as JSON would give.
-    pub fn to_js(&self) -> JsValue {
-        to_js(self)
     }
 }
