@@ -129,12 +129,16 @@ pub struct Generation {
     pub prompt_tokens: usize,
     /// Prompt tokens whose keys and values were already in the cache, so not prefilled.
     pub cached_tokens: usize,
+    /// Until the answer's first token is known (time to first token): the prompt's prefill,
+    /// then the first pick, unless the grammar forced the first tokens.
     pub prefill_time: Duration,
     pub decode_time: Duration,
     /// Tokens the grammar forced rather than the model picking them (included in `tokens`).
     pub forced_tokens: usize,
     /// Time spent in the grammar (masks, checks, forced tokens), included in the times above.
     pub grammar_time: Duration,
+    /// Greedy picks the grammar refused, made again among the tokens it allows.
+    pub refused_picks: usize,
     /// One per token of `tokens` when [`GenerateOptions::logprobs`] asked for them, else empty.
     /// See [`TokenLogprob`] for the distribution they come from, and forced tokens' logprob 0.
     pub logprobs: Vec<TokenLogprob>,
@@ -319,8 +323,8 @@ impl<B: Backend> Engine<B> {
         if prompt.is_empty() {
             return Err(ModelError::BadConfig("the prompt has no tokens".into()).into());
         }
-        // Tokens the grammar forces before the model says anything (a schema's `{"`) go through
-        // the model with the prompt.
+        // Tokens the grammar forces before the model says anything (a schema's `{"`, or
+        // `{"first_name":"` when the first key is required) are the answer's first tokens.
         let mut lead = match &mut constraint {
             Some(constraint) => constraint.forced()?,
             None => Vec::new(),
@@ -344,15 +348,21 @@ impl<B: Backend> Engine<B> {
         let shared = self.cached.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         let reused = if options.cache_prompt { shared.min(prompt.len() - 1) } else { 0 };
         self.cached.truncate(reused);
-        let prefill: Vec<u32> = prompt[reused..].iter().chain(&lead).copied().collect();
-        self.feed(&prefill, reused);
-        let mut pos = prompt.len() + lead.len();
-        let mut prefill_time = None;
+        self.feed(&prompt[reused..], reused);
+        let mut pos = prompt.len();
+        // A forced lead reaches the caller as soon as the prompt has run, as a first sampled
+        // token would; the model reads it afterwards, in the first turn's batch.
+        let mut prefill_time = match lead.is_empty() {
+            true => None,
+            false => {
+                self.backend.finish().await?;
+                Some(start.elapsed())
+            }
+        };
         let mut forced_tokens = lead.len();
-        // Each turn shows the tokens the last produced, which the model has already seen when
-        // `fed` (the lead went in with the prompt), then picks the next and adds whatever run
-        // the grammar forces after it, to go through the model as one batch.
-        let (mut run, mut fed) = (lead, true);
+        // Each turn shows the tokens the last produced, runs them through the model as one
+        // batch, then picks the next and adds whatever run the grammar forces after it.
+        let mut run = lead;
         let finish_reason = loop {
             if let Some(reason) = answer.emit(&run, on_text).await {
                 break reason;
@@ -363,13 +373,11 @@ impl<B: Backend> Engine<B> {
             if answer.tokens().len() >= options.max_tokens {
                 break FinishReason::Length;
             }
-            if !fed {
-                if pos + run.len() > self.context {
-                    break FinishReason::Length;
-                }
-                self.feed(&run, pos);
-                pos += run.len();
+            if pos + run.len() > self.context {
+                break FinishReason::Length;
             }
+            self.feed(&run, pos);
+            pos += run.len();
             let (next, logprob) = self.pick(&mut sampler, greedy, constraint.as_mut(), &answer.history, options).await?;
             prefill_time.get_or_insert_with(|| start.elapsed());
             let may_end = constraint.is_some() || !options.ignore_eos;
@@ -389,7 +397,6 @@ impl<B: Backend> Engine<B> {
             // Forced tokens past `max_tokens` are not the answer's: it ends incomplete.
             run.truncate(options.max_tokens - answer.tokens().len());
             forced_tokens += run.len() - 1;
-            fed = false;
         };
         // Text held back as the possible start of a stop string is the answer's after all,
         // unless the caller has stopped listening.
@@ -410,7 +417,8 @@ impl<B: Backend> Engine<B> {
             prefill_time,
             decode_time: start.elapsed() - prefill_time,
             forced_tokens,
-            grammar_time: constraint.map_or(Duration::ZERO, |c| c.time()),
+            grammar_time: constraint.as_ref().map_or(Duration::ZERO, Constraint::time),
+            refused_picks: constraint.as_ref().map_or(0, Constraint::refusals),
             logprobs,
         })
     }
@@ -431,22 +439,24 @@ impl<B: Backend> Engine<B> {
         &mut self,
         sampler: &mut Sampler,
         greedy: bool,
-        mut constraint: Option<&mut Constraint>,
+        constraint: Option<&mut Constraint>,
         history: &[u32],
         options: &GenerateOptions,
     ) -> Result<(u32, Option<TokenLogprob>), EngineError> {
         if greedy {
-            let top = self.backend.argmax(&self.act.logits, 0).await?;
+            let top = self.backend.argmax(&self.act.logits, 0, None).await?;
             // The argmax of all the logits is the argmax of the allowed ones whenever the grammar
-            // allows it, as it mostly does: only a refused pick costs a whole mask and reading
-            // the logits back.
-            let allowed = match constraint.as_deref_mut() {
-                Some(constraint) => constraint.allows(top)?,
-                None => true,
+            // allows it, as it mostly does. A refused pick is made again among the allowed ones,
+            // their bits sent to the backend (vocabulary / 8 bytes) rather than the logits read
+            // back (4 bytes a token).
+            let Some(constraint) = constraint else {
+                return Ok((top, None));
             };
-            if allowed {
+            if constraint.allows(top)? {
                 return Ok((top, None));
             }
+            let allowed = constraint.allowed()?;
+            return Ok((self.backend.argmax(&self.act.logits, 0, Some(&allowed)).await?, None));
         }
         let mut logits = self.backend.read(&self.act.logits, 1).await?;
         apply_logit_bias(&mut logits, &options.logit_bias);

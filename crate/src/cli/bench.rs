@@ -1,9 +1,11 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use torchlight::constraint::Grammar;
 use torchlight::engine::{Engine, GenerateOptions};
-use torchlight::model::Backend;
+use torchlight::model::{first_max, Backend};
 use torchlight::sample::SamplingParams;
 use web_time::Instant;
 
@@ -21,9 +23,9 @@ pub struct Args {
     /// Runs to take the median of (after a short warm-up).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Also time each run with the answer constrained (say `--json-schema FILE`), to compare in
-    /// the same process: decode speed, time to first token (compiling the grammar included) and
-    /// the grammar's own time per token.
+    /// Also time the answer constrained (say `--json-schema FILE`), each constrained run right
+    /// after an unconstrained one, so that both see the same machine: decode speed, time to
+    /// first token (compiling the grammar included) and the grammar's own time per token.
     #[command(flatten)]
     grammar: GrammarArgs,
     #[command(flatten)]
@@ -73,7 +75,18 @@ impl WithEngine for Bench {
         let before = engine.backend.counters();
         pollster::block_on(engine.generate(&prompt, &options(1), &mut ignore))?;
         let prefill_only = engine.backend.counters();
+        let grammar = args.grammar.grammar()?;
+        // The first grammar builds the vocabulary's token trie, which every later one reuses.
+        let vocabulary_ms = match &grammar {
+            Some(grammar) => {
+                let start = Instant::now();
+                engine.constraint(grammar)?;
+                start.elapsed().as_secs_f64() * 1000.0
+            }
+            None => 0.0,
+        };
         let (mut prefill, mut decode, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
+        let mut constrained_runs = Vec::new();
         let mut per_token = None;
         for _ in 0..args.runs.max(1) {
             let start = engine.backend.counters();
@@ -89,9 +102,13 @@ impl WithEngine for Bench {
             prefill.push(g.prefill_tokens_per_s());
             decode.push(g.decode_tokens_per_s());
             ttft.push(g.prefill_time.as_secs_f64() * 1000.0);
+            if let Some(grammar) = &grammar {
+                constrained_runs.push(constrained(&mut engine, grammar, &prompt, &options(args.decode_tokens))?);
+            }
         }
-        let constrained = match args.grammar.grammar()? {
-            Some(grammar) => Some(constrained(&mut engine, &grammar, &prompt, &options(args.decode_tokens), args.runs)?),
+        let constrained = grammar.map(|_| Constrained::median(&constrained_runs, vocabulary_ms));
+        let refused_pick = match constrained {
+            Some(_) => Some(refused_pick(&mut engine.backend, engine.weights.config.vocab_size)?),
             None => None,
         };
         let memory_mib = engine.backend.memory_bytes() as f64 / (1 << 20) as f64;
@@ -111,6 +128,10 @@ impl WithEngine for Bench {
             println!("constrained decode  {:.2} tokens/s ({:.2}x; {:.0} tokens, {:.0} forced)", c.decode, c.decode / decode, c.tokens, c.forced);
             println!("constrained TTFT    {:.0} ms (+{:.0} ms; compiling the grammar {:.1} ms)", c.ttft_ms, c.ttft_ms - median(ttft.clone()), c.compile_ms);
             println!("grammar per token   {:.3} ms", c.grammar_ms_per_token);
+            println!("refused greedy picks {:.0} per answer", c.refused);
+        }
+        if let Some(p) = &refused_pick {
+            println!("a refused pick      {:.3} ms with the mask sent to the backend, {:.3} ms with the logits read back", p.mask_sent_ms, p.logits_read_ms);
         }
         let json = serde_json::json!({
             "backend": backend,
@@ -129,6 +150,11 @@ impl WithEngine for Bench {
                 "tokens": c.tokens,
                 "forced_tokens": c.forced,
                 "grammar_ms_per_token": c.grammar_ms_per_token,
+                "refused_picks": c.refused,
+            })),
+            "refused_pick": refused_pick.map(|p| serde_json::json!({
+                "mask_sent_ms": p.mask_sent_ms,
+                "logits_read_ms": p.logits_read_ms,
             })),
         });
         println!("{json}");
@@ -136,7 +162,7 @@ impl WithEngine for Bench {
     }
 }
 
-/// Medians over the constrained runs.
+/// One constrained run, or the medians over several.
 struct Constrained {
     vocabulary_ms: f64,
     compile_ms: f64,
@@ -146,6 +172,24 @@ struct Constrained {
     tokens: f64,
     forced: f64,
     grammar_ms_per_token: f64,
+    refused: f64,
+}
+
+impl Constrained {
+    /// `first_ms`: making the first grammar, which also built the token trie.
+    fn median(runs: &[Constrained], first_ms: f64) -> Constrained {
+        let of = |f: fn(&Constrained) -> f64| median(runs.iter().map(f).collect());
+        Constrained {
+            vocabulary_ms: first_ms - of(|c| c.compile_ms),
+            compile_ms: of(|c| c.compile_ms),
+            decode: of(|c| c.decode),
+            ttft_ms: of(|c| c.ttft_ms),
+            tokens: of(|c| c.tokens),
+            forced: of(|c| c.forced),
+            grammar_ms_per_token: of(|c| c.grammar_ms_per_token),
+            refused: of(|c| c.refused),
+        }
+    }
 }
 
 fn constrained<B: Backend>(
@@ -153,34 +197,47 @@ fn constrained<B: Backend>(
     grammar: &Grammar,
     prompt: &[u32],
     options: &GenerateOptions,
-    runs: usize,
 ) -> Result<Constrained, CliError> {
-    // The first grammar builds the vocabulary's token trie, which every later one reuses.
     let start = Instant::now();
-    engine.constraint(grammar)?;
-    let vocabulary_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let constraint = engine.constraint(grammar)?;
+    let compile_ms = start.elapsed().as_secs_f64() * 1000.0;
     let mut ignore = |_: &str| ControlFlow::Continue(());
-    let (mut compile, mut decode, mut ttft, mut tokens, mut forced, mut grammar_ms) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs.max(1) {
-        let start = Instant::now();
-        let constraint = engine.constraint(grammar)?;
-        let compile_ms = start.elapsed().as_secs_f64() * 1000.0;
-        let g = pollster::block_on(engine.generate_constrained(prompt, options, Some(constraint), &mut ignore))?;
-        compile.push(compile_ms);
-        decode.push(g.decode_tokens_per_s());
-        ttft.push(compile_ms + g.prefill_time.as_secs_f64() * 1000.0);
-        tokens.push(g.tokens.len() as f64);
-        forced.push(g.forced_tokens as f64);
-        grammar_ms.push(g.grammar_time.as_secs_f64() * 1000.0 / g.tokens.len().max(1) as f64);
-    }
+    let g = pollster::block_on(engine.generate_constrained(prompt, options, Some(constraint), &mut ignore))?;
     Ok(Constrained {
-        vocabulary_ms: vocabulary_ms - median(compile.clone()),
-        compile_ms: median(compile),
-        decode: median(decode),
-        ttft_ms: median(ttft),
-        tokens: median(tokens),
-        forced: median(forced),
-        grammar_ms_per_token: median(grammar_ms),
+        vocabulary_ms: 0.0,
+        compile_ms,
+        decode: g.decode_tokens_per_s(),
+        ttft_ms: compile_ms + g.prefill_time.as_secs_f64() * 1000.0,
+        tokens: g.tokens.len() as f64,
+        forced: g.forced_tokens as f64,
+        grammar_ms_per_token: g.grammar_time.as_secs_f64() * 1000.0 / g.tokens.len().max(1) as f64,
+        refused: g.refused_picks as f64,
     })
+}
+
+/// Medians of the two ways to redo a greedy pick the grammar refused, on random logits with
+/// half the vocabulary allowed: the grammar's bits sent to the backend, which picks among them
+/// (what the engine does), or the logits read back and picked from here (the other way).
+struct RefusedPick {
+    mask_sent_ms: f64,
+    logits_read_ms: f64,
+}
+
+fn refused_pick<B: Backend>(backend: &mut B, vocab: usize) -> Result<RefusedPick, CliError> {
+    const TRIES: usize = 50;
+    let mut rng = SmallRng::seed_from_u64(1);
+    let logits: Vec<f32> = (0..vocab).map(|_| rng.random()).collect();
+    let allowed: Vec<u32> = (0..vocab.div_ceil(32)).map(|_| rng.random()).collect();
+    let buffer = backend.buffer_from(vocab, &logits)?;
+    let (mut sent, mut read) = (Vec::new(), Vec::new());
+    for _ in 0..TRIES {
+        let start = Instant::now();
+        pollster::block_on(backend.argmax(&buffer, 0, Some(&allowed)))?;
+        sent.push(start.elapsed().as_secs_f64() * 1000.0);
+        let start = Instant::now();
+        let back = pollster::block_on(backend.read(&buffer, 1))?;
+        first_max(&back, Some(&allowed));
+        read.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(RefusedPick { mask_sent_ms: median(sent), logits_read_ms: median(read) })
 }

@@ -33,11 +33,13 @@ pub struct Constraint {
     matcher: Matcher,
     /// Time spent in the matcher so far.
     busy: Duration,
+    /// Tokens `allows` refused.
+    refusals: usize,
 }
 
 impl Constraint {
     fn new(matcher: Matcher) -> Self {
-        Self { matcher, busy: Duration::ZERO }
+        Self { matcher, busy: Duration::ZERO, refusals: 0 }
     }
 
     /// Time spent so far working out what the grammar allows.
@@ -65,26 +67,33 @@ impl Constraint {
 
     /// Whether `token` may come next: far cheaper than a whole mask, for checking one pick.
     pub fn allows(&mut self, token: u32) -> Result<bool, ConstraintError> {
-        if token as usize >= self.vocab_size() {
-            return Ok(false);
+        let allowed = token < self.vocab_size() as u32 && self.timed(|m| m.validate_tokens(&[token])).map_err(failed)? == 1;
+        self.refusals += usize::from(!allowed);
+        Ok(allowed)
+    }
+
+    /// How many tokens [`Self::allows`] has refused.
+    pub fn refusals(&self) -> usize {
+        self.refusals
+    }
+
+    /// The tokens the grammar allows next, as bits: token `i` is bit `i % 32` of word `i / 32`.
+    pub fn allowed(&mut self) -> Result<Vec<u32>, ConstraintError> {
+        let allowed = self.timed(|m| m.compute_mask()).map_err(failed)?;
+        if allowed.is_zero() {
+            return Err(ConstraintError::Matcher { message: "no token can continue the answer".into() });
         }
-        Ok(self.timed(|m| m.validate_tokens(&[token])).map_err(failed)? == 1)
+        Ok(allowed.as_slice().to_vec())
     }
 
     /// Sets every logit the grammar does not allow next to -inf (rows past the vocabulary too).
     pub fn mask(&mut self, logits: &mut [f32]) -> Result<(), ConstraintError> {
+        let allowed = self.allowed()?;
         let start = Instant::now();
-        let allowed = self.matcher.compute_mask().map_err(failed)?;
-        if allowed.is_zero() {
-            return Err(ConstraintError::Matcher { message: "no token can continue the answer".into() });
-        }
-        allowed.iter_unset_entries(|id| {
-            if let Some(logit) = logits.get_mut(id) {
+        for (i, logit) in logits.iter_mut().enumerate() {
+            if allowed.get(i / 32).is_none_or(|w| w >> (i % 32) & 1 == 0) {
                 *logit = f32::NEG_INFINITY;
             }
-        });
-        if let Some(past) = logits.get_mut(allowed.len()..) {
-            past.fill(f32::NEG_INFINITY);
         }
         self.busy += start.elapsed();
         Ok(())

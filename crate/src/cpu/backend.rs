@@ -12,7 +12,7 @@ use super::pool::ThreadPool;
 use super::pool::SingleThread;
 use super::simd::Kernels;
 use crate::gguf::TensorInfo;
-use crate::model::{rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder};
+use crate::model::{first_max, rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder};
 use crate::quant::QuantFormat;
 
 /// A weight matrix `[rows][cols]` as the file stores it: whole blocks, row after row.
@@ -299,13 +299,14 @@ impl Backend for CpuBackend {
         }
     }
 
-    async fn argmax(&mut self, logits: &CpuBuffer, row: usize) -> Result<u32, ModelError> {
+    async fn argmax(&mut self, logits: &CpuBuffer, row: usize, allowed: Option<&[u32]>) -> Result<u32, ModelError> {
         let l = logits.data.borrow();
         let row = &l[row * logits.width..][..logits.width];
-        // First maximum wins, as on the other backends.
-        let best = self.kernels.run(Argmax(row));
-        let best = best.unwrap_or_else(|| row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b }));
-        Ok(best as u32)
+        // A grammar's mask comes only after a refused pick: plain Rust is quick enough for it.
+        if allowed.is_some() {
+            return Ok(first_max(row, allowed));
+        }
+        Ok(self.kernels.run(Argmax(row)).map_or_else(|| first_max(row, None), |best| best as u32))
     }
 
     async fn read(&mut self, x: &CpuBuffer, rows: usize) -> Result<Vec<f32>, ModelError> {

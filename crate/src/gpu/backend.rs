@@ -47,6 +47,8 @@ pub struct GpuBackend {
     ids: Tracked,
     ids_written: bool,
     token: Tracked,
+    /// The bits of the indices a masked argmax may pick; grown to the largest mask asked for.
+    allowed: Tracked,
     /// Largest weight slice in bytes: the device's binding limit, or less in tests.
     weight_slice_limit: u64,
     /// Bytes of every buffer this backend created.
@@ -76,8 +78,9 @@ impl GpuBackend {
         let recorder = Recorder::new(&gpu);
         let ids = Tracked::new(&gpu, "token ids", MAX_STEP_TOKENS * 4, STORAGE);
         let token = Tracked::new(&gpu, "argmax", 4, STORAGE);
+        let allowed = Tracked::new(&gpu, "argmax mask", 4, STORAGE);
         let weight_slice_limit = limit.min(gpu.binding_limit());
-        Self { gpu, recorder, ids, ids_written: false, token, weight_slice_limit, allocated: 0 }
+        Self { gpu, recorder, ids, ids_written: false, token, allowed, weight_slice_limit, allocated: 0 }
     }
 
     pub fn stats(&self) -> GpuStats {
@@ -319,9 +322,20 @@ impl Backend for GpuBackend {
         self.run(Kernel::Add { broadcast: false }, &params, &[&x.buf, &y.buf], grid(len, 64));
     }
 
-    async fn argmax(&mut self, logits: &GpuTensor, row: usize) -> Result<u32, ModelError> {
-        let token = self.token.clone();
-        self.run(Kernel::Argmax, &[logits.width as u32, (row * logits.width) as u32], &[&logits.buf, &token], [1, 1, 1]);
+    async fn argmax(&mut self, logits: &GpuTensor, row: usize, allowed: Option<&[u32]>) -> Result<u32, ModelError> {
+        if let Some(bits) = allowed {
+            let bytes = logits.width.div_ceil(32) as u64 * 4;
+            if self.allowed.buffer.size() < bytes {
+                self.allowed = Tracked::new(&self.gpu, "argmax mask", bytes, STORAGE);
+            }
+            // Words the caller's mask lacks allow nothing.
+            let mut words = bits[..bits.len().min(logits.width.div_ceil(32))].to_vec();
+            words.resize(logits.width.div_ceil(32), 0);
+            self.gpu.queue.write_buffer(&self.allowed.buffer, 0, bytemuck::cast_slice(&words));
+        }
+        let (token, mask) = (self.token.clone(), self.allowed.clone());
+        let params = [logits.width as u32, (row * logits.width) as u32, allowed.is_some() as u32];
+        self.run(Kernel::Argmax, &params, &[&logits.buf, &mask, &token], [1, 1, 1]);
         let bytes = self.recorder.read(&self.gpu, &token.buffer, 4).await?;
         self.ids_written = false;
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
@@ -331,5 +345,13 @@ impl Backend for GpuBackend {
         let bytes = self.recorder.read(&self.gpu, &x.buf.buffer, (rows * x.width * 4) as u64).await?;
         self.ids_written = false;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    async fn finish(&mut self) -> Result<(), ModelError> {
+        if self.recorder.pending() {
+            self.recorder.submit(&self.gpu, None);
+            self.ids_written = false;
+        }
+        Ok(self.gpu.idle().await?)
     }
 }

@@ -80,7 +80,8 @@ impl Kernel {
             Kernel::Rope { .. } => &[false, true],
             Kernel::Attention => &[true, true, true, false],
             Kernel::Glu { .. } | Kernel::Add { .. } => &[false, true],
-            Kernel::Copy | Kernel::Argmax => &[true, false],
+            Kernel::Copy => &[true, false],
+            Kernel::Argmax => &[true, true, false],
         }
     }
 }

@@ -125,8 +125,26 @@ pub trait Backend {
     /// `x += y`.
     fn add(&mut self, x: &Self::Buffer, y: &Self::Buffer, n: usize);
 
-    /// The index of the largest value in row `row` (lowest index among equals).
-    async fn argmax(&mut self, logits: &Self::Buffer, row: usize) -> Result<u32, ModelError>;
+    /// The index of the largest value in row `row` (lowest index among equals); with `allowed`,
+    /// among the indices whose bit is set (bit `i % 32` of word `i / 32`), which must be some.
+    async fn argmax(&mut self, logits: &Self::Buffer, row: usize, allowed: Option<&[u32]>) -> Result<u32, ModelError>;
     /// Rows 0..rows of a buffer.
     async fn read(&mut self, x: &Self::Buffer, rows: usize) -> Result<Vec<f32>, ModelError>;
+    /// Waits until every op called so far has run. A backend that computes as it is called
+    /// has nothing to wait for.
+    async fn finish(&mut self) -> Result<(), ModelError> {
+        Ok(())
+    }
+}
+
+/// [`Backend::argmax`] in plain Rust: the first largest value of `row` among the indices
+/// `allowed` sets (all when `None`), 0 when it sets none.
+pub fn first_max(row: &[f32], allowed: Option<&[u32]>) -> u32 {
+    let may_win = |i: usize| allowed.is_none_or(|bits| bits.get(i / 32).is_some_and(|w| w >> (i % 32) & 1 == 1));
+    let best = (0..row.len()).filter(|&i| may_win(i)).fold(None, |b: Option<usize>, i| match b {
+        Some(b) if row[i] > row[b] => Some(i),
+        Some(b) => Some(b),
+        None => Some(i),
+    });
+    best.unwrap_or(0) as u32
 }

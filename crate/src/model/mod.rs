@@ -10,7 +10,7 @@ mod rope;
 mod weights;
 
 pub use arch::{Activation, Architecture, Holder, RopeOrder, Slot, TensorSpec};
-pub use backend::{AttentionShape, Backend, READ_PIECE};
+pub use backend::{first_max, AttentionShape, Backend, READ_PIECE};
 pub use config::{LayerAttention, ModelConfig};
 pub use forward::{activation_buffers, forward, Activations, Logits};
 pub use reference::{Buffer as ReferenceBuffer, Cache as ReferenceCache, Matrix as ReferenceMatrix, ReferenceBackend};

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use super::{rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder};
+use super::{first_max, rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder};
 use crate::gguf::TensorInfo;
 use crate::quant::{dequantize_to_vec, QuantFormat};
 
@@ -213,12 +213,9 @@ impl Backend for ReferenceBackend {
         }
     }
 
-    async fn argmax(&mut self, logits: &Buffer, row: usize) -> Result<u32, ModelError> {
+    async fn argmax(&mut self, logits: &Buffer, row: usize, allowed: Option<&[u32]>) -> Result<u32, ModelError> {
         let l = logits.data.borrow();
-        let row = &l[row * logits.width..][..logits.width];
-        // First maximum wins, as on the GPU.
-        let best = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-        Ok(best as u32)
+        Ok(first_max(&l[row * logits.width..][..logits.width], allowed))
     }
 
     async fn read(&mut self, x: &Buffer, rows: usize) -> Result<Vec<f32>, ModelError> {

@@ -203,7 +203,8 @@ pub fn attention<B: Backend>(b: &mut B, label: &str) {
     }
 }
 
-/// The first maximum of a row, ties after it losing.
+/// The first maximum of a row, ties after it losing; then among the indices a random mask
+/// allows (a mask some words short of the row allows nothing there).
 pub fn argmax<B: Backend>(b: &mut B, label: &str) {
     let mut rng = SmallRng::seed_from_u64(7);
     for len in [1usize, 7, 255, 257, 49152, 100_003] {
@@ -214,7 +215,21 @@ pub fn argmax<B: Backend>(b: &mut B, label: &str) {
             logits[len + len - 1] = 5.0;
         }
         let t = b.buffer_from(len, &logits).unwrap();
-        assert_eq!(pollster::block_on(b.argmax(&t, 1)).unwrap() as usize, want, "argmax over {len}, {label}");
+        assert_eq!(pollster::block_on(b.argmax(&t, 1, None)).unwrap() as usize, want, "argmax over {len}, {label}");
+        for density in [0.002, 0.5] {
+            // The row's maximum is refused, as a grammar refuses a greedy pick.
+            let mut bits: Vec<u32> = (0..len.div_ceil(32) - usize::from(len > 64)).map(|_| (0..32).fold(0, |w, j| w | u32::from(rng.random_bool(density)) << j)).collect();
+            if let Some(w) = bits.get_mut(want / 32) {
+                *w &= !(1 << (want % 32));
+            }
+            let k = rng.random_range(0..len.min(bits.len() * 32));
+            bits[k / 32] |= 1 << (k % 32);
+            let row = &logits[len..];
+            let may_win = |i: &usize| bits.get(i / 32).is_some_and(|w| w >> (i % 32) & 1 == 1);
+            let masked = (0..len).filter(may_win).reduce(|b, i| if row[i] > row[b] { i } else { b }).unwrap() as u32;
+            let got = pollster::block_on(b.argmax(&t, 1, Some(&bits))).unwrap();
+            assert_eq!(got, masked, "argmax over {len} with {density} of it allowed, {label}");
+        }
     }
 }
 
