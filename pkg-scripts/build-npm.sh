@@ -2,7 +2,8 @@
 # Builds the npm package into pkg/: the core compiled to wasm (release) with its wasm-bindgen
 # glue, twice (plain, and in pkg/threads/ with wasm atomics for CPU threads on cross-origin
 # isolated pages), the hand-written JS layer from pkg-scripts/js/ (main-thread API, workers,
-# types), a package.json and a README. Prints each wasm's size, raw and gzipped.
+# types), its package.json and README, and checks the result against `npm pack --dry-run`.
+# Prints each wasm's size, raw and gzipped.
 #
 # wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock; it is
 # installed when missing (wasm-bindgen-cli.sh). wasm-opt (npm `binaryen`, pinned) shrinks the
@@ -84,25 +85,12 @@ RUSTFLAGS_WASM="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd12
     build_core "$OUT/threads" "+$threads_toolchain" -Z build-std=std,panic_abort
 
 step "assembling the package in $OUT/"
-cp pkg-scripts/js/*.js pkg-scripts/js/*.d.ts pkg-scripts/js/README.md "$OUT/"
+cp pkg-scripts/js/*.js pkg-scripts/js/*.d.ts pkg-scripts/js/README.md pkg-scripts/js/package.json "$OUT/"
+version="$(node -p 'require("./pkg-scripts/js/package.json").version')"
 
-version="$(awk -F'"' '/^version = / { print $2; exit }' crate/Cargo.toml)"
-node - "$OUT" "$version" <<'EOF'
-const [out, version] = process.argv.slice(2);
-const pkg = {
-    name: "torchlight",
-    version,
-    description: "Quantized open-weight language models on WebGPU, in a browser tab",
-    license: "Apache-2.0",
-    type: "module",
-    main: "./index.js",
-    types: "./index.d.ts",
-    exports: { ".": { types: "./index.d.ts", default: "./index.js" } },
-    files: require("fs").readdirSync(out).sort(),
-    sideEffects: false,
-};
-require("fs").writeFileSync(`${out}/package.json`, JSON.stringify(pkg, null, 2) + "\n");
-EOF
+step "checking $OUT/ against what npm pack puts in the tarball (pkg-scripts/check-package.mjs)" \
+    "the list above names each file: add it to \"files\" in pkg-scripts/js/package.json, or fix the reference"
+node pkg-scripts/check-package.mjs "$OUT"
 
 for core in "$OUT/torchlight_core_bg.wasm" "$OUT/threads/torchlight_core_bg.wasm"; do
     echo "build-npm: $core: $(wc -c <"$core") bytes raw, $(gzip -9 -c "$core" | wc -c) bytes gzipped"

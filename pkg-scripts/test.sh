@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: set up, run the Rust test suite (GPU tests on whatever Vulkan adapter exists,
 # lavapipe in CI) natively and the CPU kernels on aarch64 under qemu, check that the core still
-# builds for the browser, and run the npm package's tests in headless Chromium.
+# builds for the browser, and run the npm package's tests in headless Chromium, then the packed
+# package inside web apps built by each bundler.
 source "$(dirname "$0")/steps.sh"
 cd "$(dirname "$0")/.."
 TESTS_FAILED="a test failed: its report is above"
@@ -43,4 +44,8 @@ cargo build -p torchlight --target wasm32-unknown-unknown
 # The npm package, built and run in headless Chromium against the native CLI.
 step "testing the npm package in headless Chromium (pkg-scripts/test-browser.sh)" "$TESTS_FAILED"
 bash pkg-scripts/test-browser.sh
-echo "test.sh: all tests passed, the wasm32 build succeeded, and the npm package works in Chromium"
+# The same package as web developers get it: packed, installed into an app per bundler (Vite,
+# Next.js with Turbopack and with webpack, esbuild, none), built and answering in Chromium.
+step "testing the packed npm package in apps built by Vite, Next.js and esbuild (pkg-scripts/test-bundlers.sh)" "$TESTS_FAILED"
+bash pkg-scripts/test-bundlers.sh --no-build
+echo "test.sh: all tests passed, the wasm32 build succeeded, and the npm package works in Chromium, bundled or not"

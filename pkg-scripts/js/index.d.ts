@@ -57,6 +57,12 @@ export type TorchlightErrorCode =
    */
   | "unresponsive"
   /**
+   * A file of the package (the engine's worker script, a wasm core) is not where the package
+   * looks for it: the app's build did not keep it beside the package's modules (esbuild: copy
+   * the package and set `Torchlight.assetsUrl`). The message names the URL and what was there.
+   */
+  | "assets_not_found"
+  /**
    * A bug in Torchlight. A panic in the core ends the engine's worker, and the engine fails
    * every later request the same way.
    */
@@ -521,7 +527,18 @@ export interface WeightCache {
   usage(): Promise<{ usage: number; quota: number }>;
 }
 
+/** This package's version (its package.json's). */
+export const version: string;
+
 export class Torchlight {
+  /** This package's version (its package.json's). */
+  static readonly version: string;
+  /**
+   * The URL of a folder holding a copy of the package (its worker scripts and wasm cores), for a
+   * bundler that does not copy them into the build as Vite, webpack and Next.js do: esbuild.
+   * Undefined (the default): beside the package's modules. Set it before the first load.
+   */
+  static assetsUrl: string | URL | undefined;
   static readonly cache: WeightCache;
   static readonly consent: ConsentStore;
   static probe(): Promise<Capabilities>;

@@ -1,5 +1,6 @@
 // torchlight: quantized GGUF language models on WebGPU, in a browser tab.
 
+import { assetsUrl, setAssetsUrl } from "./assets.js";
 import * as cache from "./cache.js";
 import { Cloud } from "./cloud.js";
 import * as consent from "./consent.js";
@@ -12,6 +13,9 @@ import { DEFAULT_WATCHDOG_MS } from "./watchdog.js";
 
 export { TorchlightError };
 
+/** This package's version, as its package.json says (pkg-scripts/build-npm.sh checks that they agree). */
+export const version = "0.1.0";
+
 /** The limits that decide which models fit: how large one weight buffer may be. */
 const LIMITS = [
   "maxStorageBufferBindingSize",
@@ -22,6 +26,22 @@ const LIMITS = [
 ];
 
 export class Torchlight {
+  /** This package's version. */
+  static version = version;
+
+  /**
+   * The URL of a folder that holds a copy of the package (its worker scripts and wasm cores), for
+   * a bundler that does not copy them into the build as Vite, webpack and Next.js do: esbuild.
+   * Undefined (the default): beside the package's modules. Set it before the first load.
+   */
+  static get assetsUrl() {
+    return assetsUrl();
+  }
+
+  static set assetsUrl(url) {
+    setAssetsUrl(url);
+  }
+
   /** The IndexedDB weight cache: `list()`, `delete(url)`, `usage()`. */
   static cache = { list: cache.list, delete: cache.delete, usage: cache.usage };
 

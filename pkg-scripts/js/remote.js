@@ -2,8 +2,26 @@
 // watches the worker (watchdog.js) and ends it when it stops answering or its core traps; the
 // request running then fails, as does every later one, with the same error.
 
+import { assetUrl, beside, isCrossOrigin, missingAssetError, moduleWorker, whyScriptFailed } from "./assets.js";
 import { TorchlightError, abortedError } from "./errors.js";
 import { Watchdog, unresponsiveError } from "./watchdog.js";
+
+/** This module's URL, kept apart from `new URL(..., import.meta.url)` so that bundlers see only the worker's. */
+const here = import.meta.url;
+
+/**
+ * The engine's module worker, `worker.js`: as `new Worker(new URL("./worker.js",
+ * import.meta.url), ...)`, the form bundlers follow and bundle; from `Torchlight.assetsUrl`'s
+ * folder when the page set one; through a same-origin module when this package came from another
+ * origin. Returns the worker and the URL its script was expected at.
+ */
+function startWorker() {
+  const url = assetUrl("worker.js") ?? (isCrossOrigin(here) ? new URL("worker.js", here) : null);
+  if (url) return { worker: moduleWorker(url, "torchlight"), url };
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "torchlight" });
+  // The URL a failure names: where the script is unless a bundler copied it (then under another name, and it loads).
+  return { worker, url: beside("worker.js", here) };
+}
 
 export class RemoteEngine {
   #worker;
@@ -14,18 +32,26 @@ export class RemoteEngine {
   #failure = null;
   #watchdog;
 
-  /** Starts a module worker next to this file, watched with `watchdogMs` (see watchdog.js). */
+  /** Whether the worker's script has run (it says so first): until then a failure is its script not loading. */
+  #started = false;
+
+  /** Starts the engine's worker, watched with `watchdogMs` (see watchdog.js). */
   constructor(watchdogMs) {
-    const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "torchlight" });
+    const { worker, url } = startWorker();
     this.#worker = worker;
     this.#watchdog = new Watchdog(watchdogMs, {
       ping: () => worker.postMessage({ type: "ping" }),
       onSilent: () => this.#fail(unresponsiveError(watchdogMs)),
     });
     worker.onmessage = ({ data }) => this.#hear(data);
-    worker.onerror = (event) => {
+    worker.onerror = async (event) => {
       event.preventDefault();
-      this.#fail(new TorchlightError("internal", `internal error: the engine's worker failed: ${event.message || "no reason given"}`));
+      // A script that does not load gives an error with no message (a 404, an HTML page in its place).
+      if (!this.#started && !event.message) {
+        this.#fail(missingAssetError("the engine's worker script", url, await whyScriptFailed(url)));
+      } else {
+        this.#fail(new TorchlightError("internal", `internal error: the engine's worker failed: ${event.message || "no reason given"}`));
+      }
     };
   }
 
@@ -79,6 +105,7 @@ export class RemoteEngine {
   }
 
   #hear(data) {
+    this.#started = true;
     this.#watchdog.heard();
     if (data.type === "crashed") return this.#fail(new TorchlightError(data.error.code, data.error.message));
     // "alive" carries no id; an answer to a request that has already failed has none pending.

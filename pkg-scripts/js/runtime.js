@@ -1,7 +1,11 @@
 // The engine where the wasm core runs: in the dedicated worker (the default), or in the page
 // itself with `worker: false`. Loads a model by URL and answers requests through the core.
 
+// Both builds' glue is imported statically (only a load instantiates either): a worker whose
+// imports are all static bundles in any worker format (Vite's default, IIFE, included).
 import * as plainGlue from "./torchlight_core.js";
+import * as threadedGlue from "./threads/torchlight_core.js";
+import { assetUrl, isWasm, missingAssetError } from "./assets.js";
 import { list as listCached, openCachedFile } from "./cache.js";
 import { openUncached, sourceOf } from "./download.js";
 import { TorchlightError, asTorchlightError, abortedError } from "./errors.js";
@@ -27,24 +31,44 @@ const cores = {};
 const instantiated = new Set();
 
 /**
- * Fetches and instantiates a wasm core next to this file, once: `{ glue, exports, module }`,
- * the wasm-bindgen glue, the instance's exports and the compiled module. The plain build, or
- * with `threaded` the one with wasm atomics, whose shared memory the CPU backend's Web Workers
- * instantiate the same module over (only on a cross-origin isolated page).
+ * Fetches and instantiates a wasm core next to this file (or in `Torchlight.assetsUrl`'s
+ * folder), once: `{ glue, exports, module }`, the wasm-bindgen glue, the instance's exports and
+ * the compiled module. The plain build, or with `threaded` the one with wasm atomics, whose
+ * shared memory the CPU backend's Web Workers instantiate the same module over (only on a
+ * cross-origin isolated page).
  */
 export function loadCore(threaded = false) {
   const build = threaded ? "threads" : "plain";
   cores[build] ??= (async () => {
-    if (!threaded) return { glue: plainGlue, exports: await plainGlue.default() };
-    const glue = await import("./threads/torchlight_core.js");
-    const response = await fetch(new URL("./threads/torchlight_core_bg.wasm", import.meta.url));
-    if (!response.ok) throw new Error(`fetching the threaded wasm core: HTTP ${response.status}`);
-    // Streaming compilation needs the application/wasm type; without it, compile the bytes.
-    const module = await WebAssembly.compileStreaming(response.clone()).catch(async () => WebAssembly.compile(await response.arrayBuffer()));
+    const glue = threaded ? threadedGlue : plainGlue;
+    const module = await compileCore(threaded ? threadedCoreUrl() : plainCoreUrl());
     return { glue, exports: await glue.default({ module_or_path: module }), module };
   })();
   cores[build].then((core) => instantiated.add(core), () => delete cores[build]);
   return cores[build];
+}
+
+// Each URL is made from a literal path and `import.meta.url`, the form bundlers follow.
+const plainCoreUrl = () => assetUrl("torchlight_core_bg.wasm") ?? new URL("./torchlight_core_bg.wasm", import.meta.url);
+const threadedCoreUrl = () => assetUrl("threads/torchlight_core_bg.wasm") ?? new URL("./threads/torchlight_core_bg.wasm", import.meta.url);
+
+/** The wasm module at `url`; failing with `assets_not_found` when what is there is no wasm (a 404 page). */
+async function compileCore(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new TorchlightError("network", `the wasm core could not be fetched from ${url}: ${e?.message ?? e}`);
+  }
+  if (!response.ok) throw missingAssetError("the wasm core", url, `HTTP ${response.status}`);
+  // Streaming compilation needs the application/wasm type; without it, compile the bytes.
+  return WebAssembly.compileStreaming(response.clone()).catch(async () => {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (!isWasm(bytes)) {
+      throw missingAssetError("the wasm core", url, `it is not WebAssembly (served as ${response.headers.get("content-type") || "no type"})`);
+    }
+    return WebAssembly.compile(bytes);
+  });
 }
 
 /**
@@ -176,7 +200,12 @@ export class LocalEngine {
     try {
       // A browser that cannot make the threaded core's shared memory (a 32-bit one cannot
       // reserve its 4 GiB) still runs the plain core, on one thread (`threads` says so).
-      let core = backend === "cpu" && threads > 1 ? await loadCore(true).catch(() => null) : null;
+      // A file missing from the app's build is no such browser: that fails the load.
+      const unlessMissing = (e) => {
+        if (e?.code === "assets_not_found") throw e;
+        return null;
+      };
+      let core = backend === "cpu" && threads > 1 ? await loadCore(true).catch(unlessMissing) : null;
       if (!core) [core, threads] = [await loadCore(), 1];
       core.glue.setHeartbeat(onBusy);
       if (signal?.aborted) throw abortedError();

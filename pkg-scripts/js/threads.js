@@ -2,7 +2,21 @@
 // core over the engine's shared memory and lend their threads to its pool (`lendThread`), where
 // they run their share of every matrix product until the model is freed.
 
+import { beside, isCrossOrigin, missingAssetError, moduleWorker, whyScriptFailed } from "./assets.js";
 import { TorchlightError } from "./errors.js";
+
+/** This module's URL, kept apart from `new URL(..., import.meta.url)` so that bundlers see only the worker's. */
+const here = import.meta.url;
+
+/**
+ * Thread `index`'s worker, `cpu-thread.js`: as `new Worker(new URL(...), ...)`, the form
+ * bundlers follow, or through a same-origin module when this package came from another origin.
+ */
+function startThread(index) {
+  const name = `torchlight-cpu-${index}`;
+  if (isCrossOrigin(here)) return moduleWorker(new URL("cpu-thread.js", here), name);
+  return new Worker(new URL("./cpu-thread.js", import.meta.url), { type: "module", name });
+}
 
 /**
  * Starts `count` workers lending their threads to pool `pool` of `core` (a threaded core from
@@ -12,13 +26,16 @@ export async function startThreads(core, pool, count) {
   const workers = [];
   const started = (index) =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(new URL("./cpu-thread.js", import.meta.url), { type: "module", name: `torchlight-cpu-${index}` });
+      const worker = startThread(index);
       workers.push(worker);
       const fail = (why) => reject(new TorchlightError("internal", `CPU thread ${index} did not start: ${why}`));
       worker.onmessage = ({ data }) => (data.type === "lending" ? resolve() : fail(data.message));
-      worker.onerror = (event) => {
+      worker.onerror = async (event) => {
         event.preventDefault();
-        fail(event.message || "the worker script failed to load");
+        if (event.message) return fail(event.message);
+        // No message: its script did not load (a 404, an HTML page in its place).
+        const url = beside("cpu-thread.js", here);
+        reject(missingAssetError(`CPU thread ${index}'s worker script`, url, await whyScriptFailed(url)));
       };
       worker.postMessage({ module: core.module, memory: core.exports.memory, pool });
     });
