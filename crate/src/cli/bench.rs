@@ -126,7 +126,7 @@ impl WithEngine for Bench {
             let decode = median(decode.clone());
             println!("grammar vocabulary  {:.0} ms (once per model)", c.vocabulary_ms);
             println!("constrained decode  {:.2} tokens/s ({:.2}x; {:.0} tokens, {:.0} forced)", c.decode, c.decode / decode, c.tokens, c.forced);
-            println!("constrained TTFT    {:.0} ms (+{:.0} ms, the median of each run's growth; compiling the grammar {:.1} ms)", c.ttft_ms, c.ttft_growth_ms, c.compile_ms);
+            println!("constrained TTFT    {:.0} ms ({:+.0} ms, the median of each run's growth; compiling the grammar {:.1} ms)", c.ttft_ms, c.ttft_growth_ms, c.compile_ms);
             println!("grammar per token   {:.3} ms", c.grammar_ms_per_token);
             println!("refused greedy picks {:.0} per answer", c.refused);
         }

@@ -85,6 +85,7 @@ console.log(`the engine's own prefill_ms: ${stat(result.plain, "engineMs").toFix
 // Each constrained run against the unconstrained one just before it, so that a machine whose
 // speed drifts during the bench shifts both alike.
 const paired = median(result.schemaRuns.map((r, i) => r.ttftMs - result.plain[i].ttftMs));
-console.log(`time to first token with the schema: ${(schemaTtft - plainTtft).toFixed(1)} ms more (medians); ${paired.toFixed(1)} ms more (median of the paired differences)`);
+const signed = (ms) => `${ms >= 0 ? "+" : ""}${ms.toFixed(1)} ms`;
+console.log(`time to first token, with the schema minus without: ${signed(schemaTtft - plainTtft)} (medians), ${signed(paired)} (median of the paired differences)`);
 console.log(`first constrained request (builds the token trie): first token after ${result.first.ttftMs.toFixed(1)} ms`);
 console.log(`finish reasons with the schema: ${[...new Set(result.schemaRuns.map((r) => r.finish))].join(", ")}`);
