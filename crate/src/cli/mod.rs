@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use torchlight::constraint::ConstraintError;
-use torchlight::cpu::CpuBackend;
+use torchlight::cpu::{CpuBackend, Kernels};
 use torchlight::engine::{Engine, EngineError, LoadOptions};
 use torchlight::gguf::{FileSource, GgufError, GgufFile};
 use torchlight::gpu::{Gpu, GpuBackend};
@@ -85,6 +85,20 @@ struct BackendArgs {
     /// Threads for the CPU backend (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// The CPU backend's instruction set (default: the fastest this machine runs), to compare
+    /// them: scalar, avx2, avx512-vnni, neon or simd128.
+    #[arg(long, value_parser = parse_kernels)]
+    kernels: Option<Kernels>,
+}
+
+fn parse_kernels(name: &str) -> Result<Kernels, String> {
+    let slug = |k: Kernels| k.to_string().to_lowercase().replace('-', "").replace(' ', "-");
+    let kernels = Kernels::ALL.into_iter().find(|&k| slug(k) == name.to_lowercase());
+    match kernels {
+        Some(k) if k.is_available() => Ok(k),
+        Some(k) => Err(format!("this machine cannot run the {k} kernels")),
+        None => Err(format!("no kernels named {name:?} (scalar, avx2, avx512-vnni, neon, simd128)")),
+    }
 }
 
 /// What the CLI tells about the backend that ran.
@@ -142,6 +156,9 @@ fn with_engine(path: &Path, context: usize, backend: &BackendArgs, work: impl Wi
     };
     match gpu {
         Some(gpu) => work.run(Engine::load(GpuBackend::new(gpu), &file, &mut source, &options, &mut |_| {})?),
-        None => work.run(Engine::load(CpuBackend::new(threads), &file, &mut source, &options, &mut |_| {})?),
+        None => {
+            let cpu = CpuBackend::with_kernels(threads, backend.kernels.unwrap_or_else(Kernels::best));
+            work.run(Engine::load(cpu, &file, &mut source, &options, &mut |_| {})?)
+        }
     }
 }

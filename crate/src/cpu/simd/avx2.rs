@@ -1,16 +1,28 @@
 //! x86_64 AVX2 with FMA and F16C: 256-bit vectors, byte products summed in pairs by
-//! `maddubs` (unsigned by signed) and widened and scaled by `madd`, as llama.cpp does.
+//! `maddubs` (unsigned by signed) and widened and scaled by `madd`, as llama.cpp does. With
+//! `VNNI`, AVX-512 VNNI on the same 256-bit vectors (AVX512VL): an unscaled byte dot product is
+//! one `vpdpbusd` into the 32-bit sums instead of `maddubs`, `madd` and an add.
 
 use std::arch::x86_64::*;
 
 use super::{Kernel, Simd};
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx2(());
+pub(crate) struct Avx2<const VNNI: bool>(());
 
-impl Avx2 {
+impl Avx2<false> {
     pub(crate) fn new() -> Option<Self> {
         let ok = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+        ok.then_some(Avx2(()))
+    }
+}
+
+impl Avx2<true> {
+    pub(crate) fn new() -> Option<Self> {
+        let ok = Avx2::<false>::new().is_some()
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni");
         ok.then_some(Avx2(()))
     }
 }
@@ -20,13 +32,22 @@ impl Avx2 {
 /// # Safety
 /// Only sound where AVX2, FMA and F16C exist; an `Avx2` token proves that.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn enter<K: Kernel>(s: Avx2, kernel: K) -> K::Output {
+pub(super) unsafe fn enter<K: Kernel>(s: Avx2<false>, kernel: K) -> K::Output {
+    kernel.run(s)
+}
+
+/// Runs `kernel` compiled with AVX2 and AVX-512 VNNI.
+///
+/// # Safety
+/// Only sound where those exist; an `Avx2<true>` token proves that.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+pub(super) unsafe fn enter_vnni<K: Kernel>(s: Avx2<true>, kernel: K) -> K::Output {
     kernel.run(s)
 }
 
 // SAFETY (every `unsafe` below): an `Avx2` value exists only where `Avx2::new` found the
 // features, and the loads read exactly the arrays they are given (unaligned loads).
-impl Simd for Avx2 {
+impl<const VNNI: bool> Simd for Avx2<VNNI> {
     type Bytes = __m256i;
     type Ints = __m256i;
     type Floats = __m256;
@@ -90,6 +111,10 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn dot(self, acc: __m256i, q: __m256i, a: __m256i, s0: i16, s1: i16) -> __m256i {
         unsafe {
+            // Sums of four products fit i32 whole (`maddubs` keeps pairs within i16 too).
+            if VNNI && s0 == 1 && s1 == 1 {
+                return _mm256_dpbusd_epi32(acc, q, a);
+            }
             let pairs = _mm256_maddubs_epi16(q, a);
             let scales = _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
             _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, scales))
@@ -98,7 +123,10 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn dot_signed(self, acc: __m256i, q: __m256i, a: __m256i, s: i16) -> __m256i {
         unsafe {
-            // |q| times a with q's sign: maddubs wants its first operand unsigned.
+            // |q| times a with q's sign: maddubs and dpbusd want their first operand unsigned.
+            if VNNI && s == 1 {
+                return _mm256_dpbusd_epi32(acc, _mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+            }
             let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
             _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(s)))
         }

@@ -1,7 +1,8 @@
 //! The few vector operations the CPU kernels are written in, once per instruction set.
 //!
 //! Every kernel (each weight format's fused dequantize-and-dot, attention, the norms) is written
-//! once, generic over [`Simd`], and compiled per instruction set: AVX2 (chosen at run time),
+//! once, generic over [`Simd`], and compiled per instruction set: AVX2, alone or with AVX-512
+//! VNNI (chosen at run time),
 //! NEON, wasm simd128 (chosen at compile time), and plain Rust for anything else. A `Simd` value
 //! is a token: holding one proves its instructions can run, so its methods are safe to call.
 //!
@@ -138,6 +139,8 @@ pub enum Kernels {
     Scalar,
     /// x86_64 with AVX2, FMA and F16C, detected at run time.
     Avx2,
+    /// AVX2's set plus AVX-512 VNNI on 256-bit vectors (AVX512VL), detected at run time.
+    Avx512Vnni,
     /// aarch64's Advanced SIMD.
     Neon,
     /// WebAssembly's 128-bit SIMD, when the crate is built with `-C target-feature=+simd128`.
@@ -145,7 +148,7 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    pub const ALL: [Kernels; 4] = [Kernels::Scalar, Kernels::Avx2, Kernels::Neon, Kernels::Simd128];
+    pub const ALL: [Kernels; 5] = [Kernels::Scalar, Kernels::Avx2, Kernels::Avx512Vnni, Kernels::Neon, Kernels::Simd128];
 
     /// The fastest set this machine runs.
     pub fn best() -> Self {
@@ -161,7 +164,9 @@ impl Kernels {
         match self {
             Kernels::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Kernels::Avx2 => avx2::Avx2::new().is_some(),
+            Kernels::Avx2 => avx2::Avx2::<false>::new().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512Vnni => avx2::Avx2::<true>::new().is_some(),
             #[cfg(target_arch = "aarch64")]
             Kernels::Neon => true,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -177,9 +182,15 @@ impl Kernels {
         match self {
             Kernels::Scalar => kernel.run(Scalar),
             #[cfg(target_arch = "x86_64")]
-            Kernels::Avx2 => match avx2::Avx2::new() {
+            Kernels::Avx2 => match avx2::Avx2::<false>::new() {
                 // SAFETY: the token proves the CPU has every feature `enter` enables.
                 Some(s) => unsafe { avx2::enter(s, kernel) },
+                None => unavailable(self),
+            },
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512Vnni => match avx2::Avx2::<true>::new() {
+                // SAFETY: the token proves the CPU has every feature `enter_vnni` enables.
+                Some(s) => unsafe { avx2::enter_vnni(s, kernel) },
                 None => unavailable(self),
             },
             #[cfg(target_arch = "aarch64")]
@@ -202,6 +213,7 @@ impl fmt::Display for Kernels {
         f.write_str(match self {
             Kernels::Scalar => "scalar",
             Kernels::Avx2 => "AVX2",
+            Kernels::Avx512Vnni => "AVX-512 VNNI",
             Kernels::Neon => "NEON",
             Kernels::Simd128 => "simd128",
         })
