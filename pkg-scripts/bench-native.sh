@@ -7,10 +7,12 @@
 #
 #   bash pkg-scripts/bench-native.sh [--model GGUF] [--threads "1 2"] [--runs 3]
 #                                    [--prompt-tokens 512] [--decode-tokens 128]
-#                                    [--kernels "avx2 avx512-vnni"]
+#                                    [--kernels "avx2 avx512-vnni"] [--quant Q8_0]
 #
 # --kernels runs Torchlight once per named instruction set (`torchlight bench --kernels`), to
-# compare them in the same run; by default the one Torchlight picks.
+# compare them in the same run; by default the one Torchlight picks. --quant has llama.cpp
+# requantize the model first (tests/golden/requantize.py, its own file types: Q8_0, Q4_K_M, ...)
+# into models/, where bench-browser.sh --model /models/NAME also finds it.
 source "$(dirname "$0")/steps.sh"
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,7 @@ runs=3
 prompt_tokens=512
 decode_tokens=128
 kernels=""
+quant=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) model="$2"; shift 2 ;;
@@ -28,12 +31,22 @@ while [ $# -gt 0 ]; do
         --prompt-tokens) prompt_tokens="$2"; shift 2 ;;
         --decode-tokens) decode_tokens="$2"; shift 2 ;;
         --kernels) kernels="$2"; shift 2 ;;
+        --quant) quant="$2"; shift 2 ;;
         *) echo "bench-native: unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
     esac
 done
 
 bash pkg-scripts/fetch-test-model.sh >&2
 python="$(bash pkg-scripts/setup-llama-server.sh)"
+if [ -n "$quant" ]; then
+    requantized="models/$(basename "${model%.gguf}" | sed 's/\.Q[0-9A-Z_]*$//').$quant.gguf"
+    if [ ! -s "$requantized" ]; then
+        step "requantizing $model to $quant with llama.cpp (tests/golden/requantize.py)"
+        "$python" tests/golden/requantize.py "$model" "$requantized.part" --type "$quant"
+        mv "$requantized.part" "$requantized"
+    fi
+    model="$requantized"
+fi
 step "building the torchlight CLI (cargo build --release)"
 cargo build --release -p torchlight >&2
 

@@ -32,15 +32,12 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from requantize import _quiet, requantize as requantize_as
+
 PROMPT = "The capital of France is Paris. The capital of Italy is"
 TOKENS = 24
 # Logits, in llama.cpp's own units: how far below llama.cpp's best a near tie may be.
 MARGIN = 0.5
-
-
-@llama_cpp.llama_log_callback
-def _quiet(level, text, user_data):
-    """llama.cpp logs a line per tensor it requantizes; none of it is the test's."""
 
 
 # llama.cpp runs in a child process of this script, so that its crashing (llama.cpp built with
@@ -50,12 +47,7 @@ REFERENCE_CRASHED = 3
 
 
 def requantize(model: Path, out: Path) -> None:
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q2_K
-    params.allow_requantize = True
-    params.nthread = 2
-    if llama_cpp.llama_model_quantize(str(model).encode(), str(out).encode(), ctypes.byref(params)) != 0:
-        sys.exit(f"llama.cpp could not requantize {model}")
+    requantize_as(model, out, "Q2_K")
 
 
 def logits(model: Path, generated: Path, out: Path) -> None:

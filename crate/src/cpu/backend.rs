@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use super::layout::Layout;
 use super::matmul::{Product, Weights};
 use super::ops::{self, Argmax, AttendGroup, Glu, Partials, RmsNorm};
 use super::pool::{SharedOut, Workers};
@@ -15,7 +16,7 @@ use crate::gguf::TensorInfo;
 use crate::model::{first_max, rope_tables, Activation, AttentionShape, Backend, LayerAttention, ModelConfig, ModelError, RopeOrder};
 use crate::quant::QuantFormat;
 
-/// A weight matrix `[rows][cols]` as the file stores it: whole blocks, row after row.
+/// A weight matrix `[rows][cols]`: the file's blocks, laid out as `layout` says once loaded.
 pub struct CpuMatrix {
     pub format: QuantFormat,
     pub rows: usize,
@@ -126,7 +127,8 @@ impl Backend for CpuBackend {
         m.data[offset as usize..][..bytes.len()].copy_from_slice(bytes);
     }
 
-    fn finish_matrix(&mut self, _m: &mut CpuMatrix) -> Result<(), ModelError> {
+    fn finish_matrix(&mut self, m: &mut CpuMatrix) -> Result<(), ModelError> {
+        Layout::of(m.format, m.rows, m.cols).interleave(&mut m.data, m.format.block_bytes());
         Ok(())
     }
 
@@ -155,11 +157,18 @@ impl Backend for CpuBackend {
 
     fn embed(&mut self, table: &CpuMatrix, tokens: &[u32], out: &CpuBuffer, scale: f32) {
         let mut o = out.data.borrow_mut();
-        let row_bytes = table.data.len() / table.rows;
+        let layout = Layout::of(table.format, table.rows, table.cols);
+        let (block_bytes, block_elems) = (table.format.block_bytes(), table.format.block_elems());
         for (t, &id) in tokens.iter().enumerate() {
-            let row = &table.data[id as usize * row_bytes..][..row_bytes];
             let out_row = &mut o[t * out.width..][..table.cols];
-            crate::quant::dequantize(table.format, row, out_row).expect("a matrix row is whole blocks");
+            let (start, stride) = layout.locate(id as usize);
+            // A plain row at once; an interleaved one block by block.
+            let (run, runs) = if stride == 1 { (table.cols, 1) } else { (block_elems, table.cols / block_elems) };
+            for (i, out) in out_row.chunks_exact_mut(run).take(runs).enumerate() {
+                let at = (start + i * stride) * block_bytes;
+                let bytes = &table.data[at..][..run / block_elems * block_bytes];
+                crate::quant::dequantize(table.format, bytes, out).expect("a matrix row is whole blocks");
+            }
             if scale != 1.0 {
                 out_row.iter_mut().for_each(|v| *v *= scale);
             }

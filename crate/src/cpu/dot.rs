@@ -1,11 +1,12 @@
-//! Fused dequantize-and-dot: one weight row, still in its GGUF blocks, against the activations
-//! of up to four tokens. Each block is decoded once into 32-byte vectors of small unsigned quants
-//! and reused for every token and both activation byte planes; products are summed in integers
-//! and scaled once per block (or super-block). Weight offsets (Q4_0's -8, Q4_1's min, the
+//! Fused dequantize-and-dot: weight rows, still in their GGUF blocks (as `layout` keeps them),
+//! against the activations of up to four tokens. Each block is decoded once into 32-byte
+//! vectors of small unsigned quants and reused for every token and both activation byte planes;
+//! products are summed in integers and scaled once per block (or super-block). Weight offsets (Q4_0's -8, Q4_1's min, the
 //! K-quants' mins) become one multiply with the activations' block sums instead of a
 //! subtraction per element.
 
 use super::activations::{Activation, HIGH, Q16, Q16K};
+use super::layout::Rows;
 use super::simd::Simd;
 use crate::quant::blocks::{
     scale_k3, scale_min, Block, BlockF16, BlockF32, BlockQ2_K, BlockQ3_K, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0,
@@ -17,8 +18,8 @@ use crate::quant::QuantFormat;
 pub(crate) trait RowDot: Block + Sync {
     /// The activation blocks this format multiplies with: one per weight block.
     type Act: Activation;
-    /// `row · acts[t]` for each of N tokens.
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Self::Act]; N]) -> [f32; N];
+    /// `row r · acts[t]` for each of the R `rows` and N tokens.
+    fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Self::Act]; N]) -> [[f32; N]; R];
 }
 
 /// A 32-element block whose values are `d * q + offset` with quants as bytes.
@@ -95,33 +96,59 @@ impl Block32 for BlockQ5_1 {
     }
 }
 
-/// `Σ (d q + offset) a` over the row: `d d_a Σ q Q_a + offset s_a` per block, `Σ q Q_a` as
+/// `Σ (d q + offset) a` over each row: `d d_a Σ q Q_a + offset s_a` per block, `Σ q Q_a` as
 /// `HIGH Σ q hi_a + Σ q lo_a` (at most 255 · 32 · 128 · 127 in magnitude: no overflow).
+///
+/// R rows at once when there are few tokens (decode): the interleaved layout puts their blocks
+/// side by side, so one sequential run of memory feeds them all, each token's activations are
+/// loaded once for all of them, and each (row, token) pair sums into its own registers, so that
+/// one pair's float adds never wait for another's.
 #[inline(always)]
-fn dot32<S: Simd, B: Block32, const N: usize>(s: S, row: &[B], acts: [&[Q16]; N]) -> [f32; N] {
-    let acts = acts.map(|a| &a[..row.len()]);
-    let mut acc = [s.fzero(); N];
-    let mut offsets = [0.0f32; N];
-    for (i, b) in row.iter().enumerate() {
-        let q = b.quants(s);
-        let (d, offset) = b.scale_offset(s);
+fn dot32<S: Simd, B: Block32, const R: usize, const N: usize>(s: S, rows: Rows<B>, acts: [&[Q16]; N]) -> [[f32; N]; R] {
+    let acts = acts.map(|a| &a[..rows.len]);
+    let mut acc = [[s.fzero(); N]; R];
+    let mut offsets = [[0.0f32; N]; R];
+    for i in 0..rows.len {
+        let blocks = rows.blocks::<R>(i);
+        let mut quants = [s.splat(0); R];
+        let mut scales = [(0.0, 0.0); R];
+        for r in 0..R {
+            quants[r] = blocks[r].quants(s);
+            scales[r] = blocks[r].scale_offset(s);
+        }
         for t in 0..N {
             let a = &acts[t][i];
             let (hi, lo) = (s.load_i8(&a.hi), s.load_i8(&a.lo));
-            let sum = if B::SIGNED {
-                s.dot_signed_wide(s.izero(), q, hi, lo, HIGH, &a.wide)
-            } else {
-                s.dot(s.dot(s.izero(), q, hi, HIGH, HIGH), q, lo, 1, 1)
-            };
-            acc[t] = s.fmadd_ints(acc[t], sum, d * a.d);
-            if !B::SIGNED {
-                offsets[t] += offset * a.s;
+            for r in 0..R {
+                let (q, (d, offset)) = (quants[r], scales[r]);
+                let sum = if B::SIGNED {
+                    s.dot_signed_wide(s.izero(), q, hi, lo, HIGH, &a.wide)
+                } else {
+                    s.dot(s.dot(s.izero(), q, hi, HIGH, HIGH), q, lo, 1, 1)
+                };
+                acc[r][t] = s.fmadd_ints(acc[r][t], sum, d * a.d);
+                if !B::SIGNED {
+                    offsets[r][t] += offset * a.s;
+                }
             }
         }
     }
-    let mut out = [0.0; N];
-    for t in 0..N {
-        out[t] = s.fsum(acc[t]) + offsets[t];
+    // Loops, not `array::from_fn`: a closure may be compiled apart, without the vector features.
+    let mut out = [[0.0; N]; R];
+    for r in 0..R {
+        for t in 0..N {
+            out[r][t] = s.fsum(acc[r][t]) + offsets[r][t];
+        }
+    }
+    out
+}
+
+/// Formats without a multi-row kernel: each row alone.
+#[inline(always)]
+fn one_by_one<B, const R: usize, const N: usize>(rows: Rows<B>, dot: impl Fn(Rows<B>) -> [f32; N]) -> [[f32; N]; R] {
+    let mut out = [[0.0; N]; R];
+    for (r, out) in out.iter_mut().enumerate() {
+        *out = dot(rows.row(r));
     }
     out
 }
@@ -131,8 +158,8 @@ macro_rules! row_dot_32 {
         impl RowDot for $block {
             type Act = Q16;
             #[inline(always)]
-            fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16]; N]) -> [f32; N] {
-                dot32(s, row, acts)
+            fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16]; N]) -> [[f32; N]; R] {
+                dot32(s, rows, acts)
             }
         }
     )*};
@@ -195,11 +222,12 @@ fn run32<T: bytemuck::Pod>(v: &[T], at: usize) -> &[u8; 32] {
 /// Q4_K/Q5_K: per super-block, `d d_a Σ_j sc_j (q_j · Q_a) - dmin d_a Σ_j mn_j Σ Q_a`, the
 /// first sum in integers, one per activation plane (together they could overflow i32).
 #[inline(always)]
-fn dot_k4<S: Simd, B: BlockK4, const N: usize>(s: S, row: &[B], acts: [&[Q16K]; N]) -> [f32; N] {
-    let acts = acts.map(|a| &a[..row.len()]);
+fn dot_k4<S: Simd, B: BlockK4, const N: usize>(s: S, row: Rows<B>, acts: [&[Q16K]; N]) -> [f32; N] {
+    let acts = acts.map(|a| &a[..row.len]);
     let mut acc = [s.fzero(); N];
     let mut mins = [0.0f32; N];
-    for (i, b) in row.iter().enumerate() {
+    for i in 0..row.len {
+        let b = row.block(i);
         let mut sc = [0i16; 8];
         let mut mn = [0i32; 8];
         for j in 0..8 {
@@ -244,16 +272,16 @@ fn dot_k4<S: Simd, B: BlockK4, const N: usize>(s: S, row: &[B], acts: [&[Q16K]; 
 impl RowDot for BlockQ4_K {
     type Act = Q16K;
     #[inline(always)]
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
-        dot_k4(s, row, acts)
+    fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
+        one_by_one(rows, |row| dot_k4(s, row, acts))
     }
 }
 
 impl RowDot for BlockQ5_K {
     type Act = Q16K;
     #[inline(always)]
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
-        dot_k4(s, row, acts)
+    fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
+        one_by_one(rows, |row| dot_k4(s, row, acts))
     }
 }
 
@@ -294,30 +322,36 @@ fn sub16_sums<S: Simd, const N: usize>(
 impl RowDot for BlockQ2_K {
     type Act = Q16K;
     #[inline(always)]
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
-        let acts = acts.map(|a| &a[..row.len()]);
-        let mut acc = [s.fzero(); N];
-        let mut mins = [0.0f32; N];
-        for (i, b) in row.iter().enumerate() {
-            let sc = b.scales.map(|v| i16::from(v & 0x0f));
-            let halves = [s.load(run32(&b.qs, 0)), s.load(run32(&b.qs, 32))];
-            let block_acts = acts.map(|a| &a[i]);
-            let (high_sums, low_sums) = sub16_sums(s, &sc, block_acts, |h, k| crumbs(s, halves[h], k));
-            let (d, dmin) = (s.f16(b.d), s.f16(b.dmin));
-            for t in 0..N {
-                let a = block_acts[t];
-                acc[t] = s.fmadd_ints(acc[t], high_sums[t], f32::from(HIGH) * d * a.d);
-                acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
-                let m: i32 = b.scales.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc >> 4) * sum).sum();
-                mins[t] += dmin * a.d * m as f32;
-            }
-        }
-        let mut out = [0.0; N];
-        for t in 0..N {
-            out[t] = s.fsum(acc[t]) - mins[t];
-        }
-        out
+    fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
+        one_by_one(rows, |row| dot_q2_k(s, row, acts))
     }
+}
+
+#[inline(always)]
+fn dot_q2_k<S: Simd, const N: usize>(s: S, row: Rows<BlockQ2_K>, acts: [&[Q16K]; N]) -> [f32; N] {
+    let acts = acts.map(|a| &a[..row.len]);
+    let mut acc = [s.fzero(); N];
+    let mut mins = [0.0f32; N];
+    for i in 0..row.len {
+        let b = row.block(i);
+        let sc = b.scales.map(|v| i16::from(v & 0x0f));
+        let halves = [s.load(run32(&b.qs, 0)), s.load(run32(&b.qs, 32))];
+        let block_acts = acts.map(|a| &a[i]);
+        let (high_sums, low_sums) = sub16_sums(s, &sc, block_acts, |h, k| crumbs(s, halves[h], k));
+        let (d, dmin) = (s.f16(b.d), s.f16(b.dmin));
+        for t in 0..N {
+            let a = block_acts[t];
+            acc[t] = s.fmadd_ints(acc[t], high_sums[t], f32::from(HIGH) * d * a.d);
+            acc[t] = s.fmadd_ints(acc[t], low_sums[t], d * a.d);
+            let m: i32 = b.scales.iter().zip(&a.sums).map(|(&sc, sum)| i32::from(sc >> 4) * sum).sum();
+            mins[t] += dmin * a.d * m as f32;
+        }
+    }
+    let mut out = [0.0; N];
+    for t in 0..N {
+        out[t] = s.fsum(acc[t]) - mins[t];
+    }
+    out
 }
 
 /// A super-block of 16 sub-blocks of 16 with signed scales, `d sc (q - BIAS)`: Q6_K and Q3_K.
@@ -373,11 +407,12 @@ impl BlockSub16 for BlockQ3_K {
 
 /// `d d_a (Σ_g sc_g (q_g · Q_a) - BIAS Σ_g sc_g Σ Q_a)` per super-block.
 #[inline(always)]
-fn dot_sub16<S: Simd, B: BlockSub16, const N: usize>(s: S, row: &[B], acts: [&[Q16K]; N]) -> [f32; N] {
-    let acts = acts.map(|a| &a[..row.len()]);
+fn dot_sub16<S: Simd, B: BlockSub16, const N: usize>(s: S, row: Rows<B>, acts: [&[Q16K]; N]) -> [f32; N] {
+    let acts = acts.map(|a| &a[..row.len]);
     let mut acc = [s.fzero(); N];
     let mut offsets = [0.0f32; N];
-    for (i, b) in row.iter().enumerate() {
+    for i in 0..row.len {
+        let b = row.block(i);
         let sc = b.scales();
         let block_acts = acts.map(|a| &a[i]);
         let (high_sums, low_sums) = sub16_sums(s, &sc, block_acts, |h, k| b.quants(s, h, k));
@@ -402,8 +437,8 @@ macro_rules! row_dot_sub16 {
         impl RowDot for $block {
             type Act = Q16K;
             #[inline(always)]
-            fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[Q16K]; N]) -> [f32; N] {
-                dot_sub16(s, row, acts)
+            fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
+                one_by_one(rows, |row| dot_sub16(s, row, acts))
             }
         }
     )*};
@@ -440,7 +475,8 @@ impl FloatBlock for BlockF16 {
 }
 
 #[inline(always)]
-fn dot_float<S: Simd, B: FloatBlock, const N: usize>(s: S, row: &[B], acts: [&[f32]; N]) -> [f32; N] {
+fn dot_float<S: Simd, B: FloatBlock, const N: usize>(s: S, row: Rows<B>, acts: [&[f32]; N]) -> [f32; N] {
+    let row = row.plain();
     let acts = acts.map(|a| &a[..row.len()]);
     let whole = row.len() / 8 * 8;
     let mut acc = [s.fzero(); N];
@@ -463,16 +499,16 @@ fn dot_float<S: Simd, B: FloatBlock, const N: usize>(s: S, row: &[B], acts: [&[f
 impl RowDot for BlockF32 {
     type Act = f32;
     #[inline(always)]
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[f32]; N]) -> [f32; N] {
-        dot_float(s, row, acts)
+    fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[f32]; N]) -> [[f32; N]; R] {
+        one_by_one(rows, |row| dot_float(s, row, acts))
     }
 }
 
 impl RowDot for BlockF16 {
     type Act = f32;
     #[inline(always)]
-    fn dot<S: Simd, const N: usize>(s: S, row: &[Self], acts: [&[f32]; N]) -> [f32; N] {
-        dot_float(s, row, acts)
+    fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[f32]; N]) -> [[f32; N]; R] {
+        one_by_one(rows, |row| dot_float(s, row, acts))
     }
 }
 

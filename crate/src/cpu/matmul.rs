@@ -6,11 +6,12 @@ use std::ops::Range;
 
 use super::activations::{quantize_into, Activation};
 use super::dot::{with_format, FormatVisitor, RowDot};
+use super::layout::{Layout, GROUP};
 use super::pool::{SharedOut, Workers};
 use super::simd::{Kernel, Kernels, Simd};
 use crate::quant::QuantFormat;
 
-/// A weight matrix `[rows][cols]` in its format's blocks, row after row.
+/// A weight matrix `[rows][cols]` in its format's blocks, laid out as `Layout` says.
 pub(crate) struct Weights<'a> {
     pub format: QuantFormat,
     pub rows: usize,
@@ -57,14 +58,16 @@ impl FormatVisitor for Run<'_, '_> {
         quantize(workers, kernels, p.x, p.x_width, cols, n, acts);
         let blocks = Blocks::<W> {
             blocks: bytemuck::cast_slice(p.weights.bytes),
+            layout: Layout::of(W::FORMAT, rows, cols),
             row_blocks,
             acts,
             n,
             out: SharedOut::new(p.out),
             out_width: p.out_width,
         };
-        // A few chunks per thread, so a thread that loses its core for a while delays only one.
-        let per_chunk = rows.div_ceil(4 * workers.threads()).next_multiple_of(4);
+        // A few chunks per thread, so a thread that loses its core for a while delays only one;
+        // whole groups of the layout each.
+        let per_chunk = rows.div_ceil(4 * workers.threads()).next_multiple_of(GROUP);
         workers.for_each(rows.div_ceil(per_chunk), &|c| {
             kernels.run(Rows { p: &blocks, rows: c * per_chunk..((c + 1) * per_chunk).min(rows) });
         });
@@ -74,6 +77,7 @@ impl FormatVisitor for Run<'_, '_> {
 /// A product with its weights as blocks and its activations quantized.
 struct Blocks<'a, W: RowDot> {
     blocks: &'a [W],
+    layout: Layout,
     row_blocks: usize,
     acts: &'a [W::Act],
     n: usize,
@@ -93,28 +97,46 @@ impl<W: RowDot> Kernel for Rows<'_, '_, W> {
     #[inline(always)]
     fn run<S: Simd>(self, s: S) {
         let p = self.p;
-        // Four tokens per pass over the rows, the last pass what is left.
+        // Four tokens per pass over the rows, the last pass what is left; for one token, the
+        // rows of each interleaved group together (see `dot32`).
         for t0 in (0..p.n).step_by(4) {
             match p.n - t0 {
-                1 => tile::<S, W, 1>(s, p, self.rows.clone(), t0),
-                2 => tile::<S, W, 2>(s, p, self.rows.clone(), t0),
-                3 => tile::<S, W, 3>(s, p, self.rows.clone(), t0),
-                _ => tile::<S, W, 4>(s, p, self.rows.clone(), t0),
+                1 => tile::<S, W, GROUP, 1>(s, p, self.rows.clone(), t0),
+                2 => tile::<S, W, 1, 2>(s, p, self.rows.clone(), t0),
+                3 => tile::<S, W, 1, 3>(s, p, self.rows.clone(), t0),
+                _ => tile::<S, W, 1, 4>(s, p, self.rows.clone(), t0),
             }
         }
     }
 }
 
-/// Tokens `t0..t0 + N` of `rows`.
+/// Tokens `t0..t0 + N` of `rows`: R rows at a time where they make a group of the layout, one
+/// at a time elsewhere.
 #[inline(always)]
-fn tile<S: Simd, W: RowDot, const N: usize>(s: S, p: &Blocks<W>, rows: Range<usize>, t0: usize) {
+fn tile<S: Simd, W: RowDot, const R: usize, const N: usize>(s: S, p: &Blocks<W>, rows: Range<usize>, t0: usize) {
     let rb = p.row_blocks;
     let acts: [&[W::Act]; N] = std::array::from_fn(|t| &p.acts[(t0 + t) * rb..][..rb]);
-    for r in rows {
-        let dots = W::dot(s, &p.blocks[r * rb..][..rb], acts);
-        for (t, v) in dots.into_iter().enumerate() {
-            // SAFETY: this task owns row r of every token's output.
-            unsafe { p.out.write((t0 + t) * p.out_width + r, v) };
+    let mut r = rows.start;
+    while r < rows.end {
+        if R > 1 && r + R <= rows.end {
+            if let Some(group) = p.layout.group_at::<W, R>(p.blocks, r) {
+                write(p, r, t0, W::dot::<S, R, N>(s, group, acts));
+                r += R;
+                continue;
+            }
+        }
+        write(p, r, t0, W::dot::<S, 1, N>(s, p.layout.row(p.blocks, r), acts));
+        r += 1;
+    }
+}
+
+/// Stores the dots of rows `r0..r0 + R` for tokens `t0..t0 + N`.
+#[inline(always)]
+fn write<W: RowDot, const R: usize, const N: usize>(p: &Blocks<W>, r0: usize, t0: usize, dots: [[f32; N]; R]) {
+    for (r, row) in dots.into_iter().enumerate() {
+        for (t, v) in row.into_iter().enumerate() {
+            // SAFETY: this task owns these rows of every token's output.
+            unsafe { p.out.write((t0 + t) * p.out_width + r0 + r, v) };
         }
     }
 }

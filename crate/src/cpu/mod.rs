@@ -1,7 +1,8 @@
 //! The CPU backend: the model's ops in Rust on the machine's cores, for machines without a
 //! usable GPU.
 //!
-//! Weights stay in their GGUF blocks, exactly the file's bytes. A matrix product quantizes the
+//! Weights stay in their GGUF blocks, the file's bytes, with the rows of each group of four
+//! interleaved block by block so that decode reads several rows in one stream (`layout`). A matrix product quantizes the
 //! activations once, to 16-bit integers per block held as two byte planes (`activations`; f32
 //! for F32/F16 weights), then each output row is a fused dequantize-and-dot over the packed
 //! blocks with integer byte products (`dot`), for up to four tokens per pass, the rows split
@@ -12,6 +13,7 @@
 mod activations;
 mod backend;
 mod dot;
+mod layout;
 mod matmul;
 mod ops;
 mod pool;
