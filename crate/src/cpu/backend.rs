@@ -21,6 +21,7 @@ pub struct CpuMatrix {
     pub format: QuantFormat,
     pub rows: usize,
     pub cols: usize,
+    layout: Layout,
     data: Vec<u8>,
 }
 
@@ -120,7 +121,8 @@ impl Backend for CpuBackend {
             return Err(ModelError::BadConfig(format!("tensor {}: {} bytes for {rows}x{cols} {format}", info.name, info.n_bytes)));
         }
         self.allocated += bytes as u64;
-        Ok(CpuMatrix { format, rows, cols, data: vec![0; bytes] })
+        let layout = Layout::of(format, rows, cols, self.kernels.rows_per_pass());
+        Ok(CpuMatrix { format, rows, cols, layout, data: vec![0; bytes] })
     }
 
     fn write_matrix(&mut self, m: &mut CpuMatrix, offset: u64, bytes: &[u8]) {
@@ -128,7 +130,7 @@ impl Backend for CpuBackend {
     }
 
     fn finish_matrix(&mut self, m: &mut CpuMatrix) -> Result<(), ModelError> {
-        Layout::of(m.format, m.rows, m.cols).interleave(&mut m.data, m.format.block_bytes());
+        m.layout.interleave(&mut m.data, m.format.block_bytes());
         Ok(())
     }
 
@@ -157,11 +159,10 @@ impl Backend for CpuBackend {
 
     fn embed(&mut self, table: &CpuMatrix, tokens: &[u32], out: &CpuBuffer, scale: f32) {
         let mut o = out.data.borrow_mut();
-        let layout = Layout::of(table.format, table.rows, table.cols);
         let (block_bytes, block_elems) = (table.format.block_bytes(), table.format.block_elems());
         for (t, &id) in tokens.iter().enumerate() {
             let out_row = &mut o[t * out.width..][..table.cols];
-            let (start, stride) = layout.locate(id as usize);
+            let (start, stride) = table.layout.locate(id as usize);
             // A plain row at once; an interleaved one block by block.
             let (run, runs) = if stride == 1 { (table.cols, 1) } else { (block_elems, table.cols / block_elems) };
             for (i, out) in out_row.chunks_exact_mut(run).take(runs).enumerate() {
@@ -199,7 +200,7 @@ impl Backend for CpuBackend {
         assert!(w.cols <= x.width && (x_row0 + n) * x.width <= xs.len(), "matmul input too small");
         assert!(w.rows <= out.width && n * out.width <= o.len(), "matmul output too small");
         let product = Product {
-            weights: Weights { format: w.format, rows: w.rows, cols: w.cols, bytes: &w.data },
+            weights: Weights { format: w.format, rows: w.rows, cols: w.cols, layout: w.layout, bytes: &w.data },
             x: &xs[x_row0 * x.width..],
             x_width: x.width,
             n,

@@ -1,6 +1,7 @@
 //! How the CPU backend keeps a weight matrix: the file's blocks, with the rows of each group of
 //! `GROUP` interleaved block by block (block 0 of rows 0..4, block 1 of rows 0..4, ...); rows past
-//! the last whole group, and F32/F16 matrices, stay row after row.
+//! the last whole group, F32/F16 matrices, and every matrix of kernels that read one row at a
+//! time (`Kernels::rows_per_pass`) stay row after row.
 //!
 //! Why: a decode step multiplies each weight row with one token. One row at a time leaves a
 //! single chain of float adds per row that each block waits on; several rows at a time break
@@ -24,9 +25,11 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    pub(crate) fn of(format: QuantFormat, rows: usize, cols: usize) -> Self {
+    /// The layout of a `[rows][cols]` matrix for kernels that multiply `rows_per_pass` rows
+    /// with a token at once (`GROUP` or 1).
+    pub(crate) fn of(format: QuantFormat, rows: usize, cols: usize, rows_per_pass: usize) -> Self {
         // F32/F16 blocks are single values, read eight of one row at a time.
-        let group = if format.block_elems() == 1 { 1 } else { GROUP };
+        let group = if format.block_elems() == 1 { 1 } else { rows_per_pass };
         Layout { rows, row_blocks: cols / format.block_elems(), group }
     }
 

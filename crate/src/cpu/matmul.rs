@@ -16,6 +16,7 @@ pub(crate) struct Weights<'a> {
     pub format: QuantFormat,
     pub rows: usize,
     pub cols: usize,
+    pub layout: Layout,
     pub bytes: &'a [u8],
 }
 
@@ -58,7 +59,7 @@ impl FormatVisitor for Run<'_, '_> {
         quantize(workers, kernels, p.x, p.x_width, cols, n, acts);
         let blocks = Blocks::<W> {
             blocks: bytemuck::cast_slice(p.weights.bytes),
-            layout: Layout::of(W::FORMAT, rows, cols),
+            layout: p.weights.layout,
             row_blocks,
             acts,
             n,
