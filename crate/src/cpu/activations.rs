@@ -9,10 +9,9 @@
 //! the test model's logits by up to 2.4 from the f32 reference (most of it in the last five of
 //! its 30 layers); two move them by 0.013, close to the GPU's f32. The second plane costs about
 //! 15% of prefill speed and nothing measurable in decode, which is bound by reading the weights.
-//! Q8_0's signed weights, and every 32-block format's in a batch, multiply the integers whole
-//! where the instruction set can (`Q16::wide`: in wasm one `i32x4.dot_i16x8_s` per 8 elements,
-//! with AVX2 `madd` or VNNI's `vpdpwssd` per 16, instead of two byte products per plane): the
-//! same sums, in about half the instructions.
+//! In wasm, where decode is bound by arithmetic instead, Q8_0's signed weights multiply the
+//! integers whole (`Q16::wide`, one `i32x4.dot_i16x8_s` per 8 elements instead of two byte
+//! products per plane): the same sums, in half the instructions.
 
 use bytemuck::{Pod, Zeroable};
 

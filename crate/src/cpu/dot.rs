@@ -121,11 +121,7 @@ fn dot32<S: Simd, B: Block32, const R: usize, const N: usize>(s: S, rows: Rows<B
             let (hi, lo) = (s.load_i8(&a.hi), s.load_i8(&a.lo));
             for r in 0..R {
                 let (q, (d, offset)) = (quants[r], scales[r]);
-                // Signed quants, and every format's in a batch, multiply the 16-bit activations
-                // whole where the instruction set can (`dot_signed_wide`; quants below 32 are
-                // signed bytes too): that made prefill about 1.2x faster (Q4_1) to 1.35x (Q8_0)
-                // with AVX2, while one token's unsigned products stayed faster as byte planes.
-                let sum = if B::SIGNED || N > 1 {
+                let sum = if B::SIGNED {
                     s.dot_signed_wide(s.izero(), q, hi, lo, HIGH, &a.wide)
                 } else {
                     s.dot(s.dot(s.izero(), q, hi, HIGH, HIGH), q, lo, 1, 1)
