@@ -131,21 +131,6 @@ impl<const VNNI: bool> Simd for Avx2<VNNI> {
             _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(s)))
         }
     }
-    /// The weights widened to 16 bits against the whole activations: two `madd`s (or, with
-    /// VNNI, two `vpdpwssd`s) where the byte planes take a sign fix, `maddubs` and `madd` each.
-    #[inline(always)]
-    fn dot_signed_wide(self, acc: __m256i, q: __m256i, _hi: __m256i, _lo: __m256i, _high: i16, wide: &[i16; 32]) -> __m256i {
-        unsafe {
-            let w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
-            let w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
-            let a0 = _mm256_loadu_si256(wide.as_ptr().cast());
-            let a1 = _mm256_loadu_si256(wide.as_ptr().add(16).cast());
-            if VNNI {
-                return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(acc, w0, a0), w1, a1);
-            }
-            _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1)))
-        }
-    }
     #[inline(always)]
     fn fmadd_ints(self, acc: __m256, x: __m256i, scale: f32) -> __m256 {
         unsafe { _mm256_fmadd_ps(_mm256_cvtepi32_ps(x), _mm256_set1_ps(scale), acc) }
