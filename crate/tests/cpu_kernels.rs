@@ -163,6 +163,36 @@ fn matmul_matches_reference_for_every_format_kernel_set_and_thread_count() {
     }
 }
 
+/// A token's product is the same bits whether it comes alone (decode) or in a batch (prefill),
+/// though the kernels take other paths for them (rows of a group together for one token; for
+/// several, 16-bit products where the instruction set has them): each lane sums the same
+/// integers either way. Sampled answers depend on it, prompt caching too.
+#[test]
+fn a_token_in_a_batch_gets_the_bits_it_gets_alone() {
+    let mut rng = SmallRng::seed_from_u64(3);
+    for mut c in backends() {
+        for format in QuantFormat::ALL {
+            let (cols, rows) = shapes(format)[1];
+            let bytes = random_blocks(&mut rng, format, cols * rows);
+            let ti = matrix_info("w", format, cols, rows, &bytes);
+            let w = c.load_matrix(&ti, format, &mut SliceSource::new(&bytes)).unwrap();
+            let n = 6;
+            let x = CpuBuffer::from_vec(cols, random_f32(&mut rng, n * cols));
+            let batch = c.buffer(n, rows).unwrap();
+            c.matmul(&w, &x, 0, &batch, n);
+            let batch = read_cpu(&mut c, &batch, n);
+            for t in 0..n {
+                let alone = c.buffer(1, rows).unwrap();
+                c.matmul(&w, &x, t, &alone, 1);
+                let alone = read_cpu(&mut c, &alone, 1);
+                for (i, (a, b)) in alone.iter().zip(&batch[t * rows..]).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{format}, {}: token {t} row {i}: alone {a}, in a batch {b}", name(&c));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn quantized_activations_move_each_value_by_at_most_half_a_step() {
     // Exact ties and the largest magnitudes, besides random values.

@@ -9,13 +9,15 @@
 //! the test model's logits by up to 2.4 from the f32 reference (most of it in the last five of
 //! its 30 layers); two move them by 0.013, close to the GPU's f32. The second plane costs about
 //! 15% of prefill speed and nothing measurable in decode, which is bound by reading the weights.
-//! In wasm, where decode is bound by arithmetic instead, Q8_0's signed weights multiply the
-//! integers whole (`Q16::wide`, one `i32x4.dot_i16x8_s` per 8 elements instead of two byte
-//! products per plane): the same sums, in half the instructions.
+//! Where a set multiplies 16-bit integers in fewer steps (AVX2's `madd`, AVX-512's `vpdpwssd`,
+//! wasm's `i32x4.dot_i16x8_s`), the 32-element formats' weights multiply the integers whole
+//! instead (`Q16::wide`; see `dot32` for when): the same sums in the same lanes, in about half
+//! the instructions.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::dot::{with_format, FormatVisitor, RowDot};
+use super::simd::WIDE_ORDER;
 use crate::quant::QuantFormat;
 
 /// One block of activations, quantized from `ELEMS` f32 values.
@@ -32,8 +34,8 @@ pub(crate) const HIGH: i16 = 255;
 const Q_MAX: f32 = 32385.0;
 
 /// 32 activations `d * (HIGH hi + lo)`, with `s = d * Σ (HIGH hi + lo)` for formats whose
-/// weights carry an offset, and the same integers whole in `wide`, for instruction sets that
-/// multiply signed bytes by 16-bit integers in one step (wasm's `i32x4.dot_i16x8_s`).
+/// weights carry an offset, and the same integers whole in `wide` (in `WIDE_ORDER`), for
+/// instruction sets that multiply 16-bit integers in one step (`Simd::dot_q16`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub(crate) struct Q16 {
@@ -94,8 +96,8 @@ impl Activation for Q16 {
         let mut b = Q16::zeroed();
         let (d, sum) = quantize_planes(x, &mut b.hi, &mut b.lo);
         (b.d, b.s) = (d, d * sum as f32);
-        for ((w, &h), &l) in b.wide.iter_mut().zip(&b.hi).zip(&b.lo) {
-            *w = i16::from(h) * HIGH + i16::from(l);
+        for (w, &e) in b.wide.iter_mut().zip(&WIDE_ORDER) {
+            *w = i16::from(b.hi[e]) * HIGH + i16::from(b.lo[e]);
         }
         b
     }

@@ -121,8 +121,11 @@ fn dot32<S: Simd, B: Block32, const R: usize, const N: usize>(s: S, rows: Rows<B
             let (hi, lo) = (s.load_i8(&a.hi), s.load_i8(&a.lo));
             for r in 0..R {
                 let (q, (d, offset)) = (quants[r], scales[r]);
-                let sum = if B::SIGNED {
-                    s.dot_signed_wide(s.izero(), q, hi, lo, HIGH, &a.wide)
+                // The 16-bit products (`dot_q16`) won for signed quants and, in a batch, where the
+                // quants are widened once for several tokens; one token's unsigned quants stay
+                // faster as byte planes.
+                let sum = if B::SIGNED || N > 1 {
+                    s.dot_q16(s.izero(), q, B::SIGNED, hi, lo, HIGH, &a.wide)
                 } else {
                     s.dot(s.dot(s.izero(), q, hi, HIGH, HIGH), q, lo, 1, 1)
                 };

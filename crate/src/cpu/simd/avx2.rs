@@ -7,6 +7,17 @@ use std::arch::x86_64::*;
 
 use super::{Kernel, Simd};
 
+/// `Q16::wide` for `dot_q16`: the even elements, then the odd ones.
+pub(crate) const WIDE_ORDER: [usize; 32] = {
+    let mut order = [0; 32];
+    let mut j = 0;
+    while j < 16 {
+        (order[j], order[16 + j]) = (2 * j, 2 * j + 1);
+        j += 1;
+    }
+    order
+};
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Avx2<const VNNI: bool>(());
 
@@ -129,6 +140,26 @@ impl<const VNNI: bool> Simd for Avx2<VNNI> {
             }
             let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
             _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(s)))
+        }
+    }
+    /// The quants' even and odd bytes widened to 16 bits by shifts, against the activations'
+    /// even and odd elements (`WIDE_ORDER`): two `madd`s, or with VNNI two `vpdpwssd`s, where
+    /// the byte planes take a sign fix, `maddubs` and `madd` each. Lane k sums elements
+    /// 4k..4k + 4 either way.
+    #[inline(always)]
+    fn dot_q16(self, acc: __m256i, q: __m256i, signed: bool, _hi: __m256i, _lo: __m256i, _high: i16, wide: &[i16; 32]) -> __m256i {
+        unsafe {
+            let (even, odd) = if signed {
+                (_mm256_srai_epi16(_mm256_slli_epi16(q, 8), 8), _mm256_srai_epi16(q, 8))
+            } else {
+                (_mm256_and_si256(q, _mm256_set1_epi16(0xff)), _mm256_srli_epi16(q, 8))
+            };
+            let a_even = _mm256_loadu_si256(wide.as_ptr().cast());
+            let a_odd = _mm256_loadu_si256(wide.as_ptr().add(16).cast());
+            if VNNI {
+                return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(acc, even, a_even), odd, a_odd);
+            }
+            _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(even, a_even), _mm256_madd_epi16(odd, a_odd)))
         }
     }
     #[inline(always)]

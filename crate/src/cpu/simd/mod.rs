@@ -19,6 +19,22 @@ mod wasm;
 
 use std::fmt;
 
+/// Where `Q16::wide` keeps a block's activations: position j holds element `WIDE_ORDER[j]`.
+/// Each target has one set that reads `wide` (AVX2 on x86_64, simd128 on wasm), and this is
+/// that set's order, in which its 16-bit products land in the lanes its byte products do.
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::WIDE_ORDER;
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) const WIDE_ORDER: [usize; 32] = {
+    let mut order = [0; 32];
+    let mut j = 0;
+    while j < 32 {
+        order[j] = j;
+        j += 1;
+    }
+    order
+};
+
 pub(crate) use scalar::Scalar;
 
 /// 32 bytes (`Bytes`), integer partial sums (`Ints`) and eight f32 lanes (`Floats`).
@@ -55,13 +71,19 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     fn dot(self, acc: Self::Ints, q: Self::Bytes, a: Self::Bytes, s0: i16, s1: i16) -> Self::Ints;
     /// `acc` plus `s` times the dot product of signed `q` (any i8) and signed `a`.
     fn dot_signed(self, acc: Self::Ints, q: Self::Bytes, a: Self::Bytes, s: i16) -> Self::Ints;
-    /// `acc` plus the dot product of signed `q` (any i8) and the 16-bit activations
-    /// `high * hi + lo`, which `wide` holds whole (each within i16): by default two byte dot
-    /// products; a set that multiplies bytes by 16-bit integers at once (wasm) uses `wide`.
-    /// The sums are the same integers either way.
-    fn dot_signed_wide(self, acc: Self::Ints, q: Self::Bytes, hi: Self::Bytes, lo: Self::Bytes, high: i16, wide: &[i16; 32]) -> Self::Ints {
+    /// `acc` plus the dot product of `q` (signed bytes where `signed`, else unsigned and below
+    /// 64) and the 16-bit activations `high * hi + lo`, which `wide` also holds whole, in
+    /// `WIDE_ORDER`: by default one byte dot product per plane; a set that multiplies 16-bit
+    /// integers in fewer steps uses `wide`. Either way each lane sums the same integers, so the
+    /// results are bit for bit the same.
+    #[allow(clippy::too_many_arguments)]
+    fn dot_q16(self, acc: Self::Ints, q: Self::Bytes, signed: bool, hi: Self::Bytes, lo: Self::Bytes, high: i16, wide: &[i16; 32]) -> Self::Ints {
         let _ = wide;
-        self.dot_signed(self.dot_signed(acc, q, hi, high), q, lo, 1)
+        if signed {
+            self.dot_signed(self.dot_signed(acc, q, hi, high), q, lo, 1)
+        } else {
+            self.dot(self.dot(acc, q, hi, high, high), q, lo, 1, 1)
+        }
     }
     /// `acc + x * scale`, `x` converted to f32.
     fn fmadd_ints(self, acc: Self::Floats, x: Self::Ints, scale: f32) -> Self::Floats;
@@ -249,6 +271,52 @@ mod tests {
     fn exp_is_within_a_few_ulp() {
         for k in Kernels::available() {
             k.run(ExpCheck);
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_products_sum_what_the_byte_planes_sum_in_every_lane() {
+        for k in Kernels::available() {
+            k.run(WideCheck);
+        }
+    }
+
+    /// `dot_q16` against the byte planes it stands in for, lane by lane, on random blocks with
+    /// the extremes of every range (i8::MIN among signed quants).
+    struct WideCheck;
+    impl Kernel for WideCheck {
+        type Output = ();
+        fn run<S: Simd>(self, s: S) {
+            use crate::cpu::activations::HIGH;
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
+            let lanes = |x: S::Ints| {
+                // Every sum is below 2^24 in magnitude, so f32 holds it exactly.
+                let mut out = [0.0; 8];
+                s.fstore(s.fmadd_ints(s.fzero(), x, 1.0), &mut out);
+                out
+            };
+            for case in 0..2000 {
+                let signed = case % 2 == 0;
+                let extreme = case < 8;
+                let q: [u8; 32] = std::array::from_fn(|_| match (signed, extreme) {
+                    (true, true) => 0x80,
+                    (false, true) => 63,
+                    (true, false) => rng.random(),
+                    (false, false) => rng.random_range(0..64),
+                });
+                let plane = |rng: &mut rand::rngs::SmallRng| -> [i8; 32] { std::array::from_fn(|_| if extreme { 127 } else { rng.random_range(-127..=127) }) };
+                let (hi, lo) = (plane(&mut rng), plane(&mut rng));
+                let wide: [i16; 32] = std::array::from_fn(|j| i16::from(hi[WIDE_ORDER[j]]) * HIGH + i16::from(lo[WIDE_ORDER[j]]));
+                let (qv, hv, lv) = (s.load(&q), s.load_i8(&hi), s.load_i8(&lo));
+                let planes = if signed {
+                    s.dot_signed(s.dot_signed(s.izero(), qv, hv, HIGH), qv, lv, 1)
+                } else {
+                    s.dot(s.dot(s.izero(), qv, hv, HIGH, HIGH), qv, lv, 1, 1)
+                };
+                let whole = s.dot_q16(s.izero(), qv, signed, hv, lv, HIGH, &wide);
+                assert_eq!(lanes(whole), lanes(planes), "case {case} (signed {signed})");
+            }
         }
     }
 

@@ -94,10 +94,12 @@ impl Simd for Simd128 {
     fn dot_signed(self, acc: v128, q: Pair, a: Pair, s: i16) -> v128 {
         dot16(dot16(acc, q.0, a.0, s), q.1, a.1, s)
     }
-    /// The weights widened to 16 bits against the whole activations: one `dot_i16x8` per 8
-    /// elements, where the byte planes take two extmuls and two dots per plane.
+    /// The weights widened to 16 bits against the whole activations (in their natural order):
+    /// one `dot_i16x8` per 8 elements, where the byte planes take two extmuls and two dots per
+    /// plane. Pair j of elements lands in lane j % 4 either way. Unsigned quants below 64 widen
+    /// as signed bytes too.
     #[inline(always)]
-    fn dot_signed_wide(self, acc: v128, q: Pair, _hi: Pair, _lo: Pair, _high: i16, wide: &[i16; 32]) -> v128 {
+    fn dot_q16(self, acc: v128, q: Pair, _signed: bool, _hi: Pair, _lo: Pair, _high: i16, wide: &[i16; 32]) -> v128 {
         let a = |i: usize| unsafe { v128_load(wide.as_ptr().add(8 * i).cast()) };
         let low = i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(q.0), a(0)), i32x4_dot_i16x8(i16x8_extend_high_i8x16(q.0), a(1)));
         let high = i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(q.1), a(2)), i32x4_dot_i16x8(i16x8_extend_high_i8x16(q.1), a(3)));
