@@ -146,14 +146,17 @@ fn dot32<S: Simd, B: Block32, const R: usize, const N: usize>(s: S, rows: Rows<B
     out
 }
 
-/// Formats without a multi-row kernel: each row alone.
-#[inline(always)]
-fn one_by_one<B, const R: usize, const N: usize>(rows: Rows<B>, dot: impl Fn(Rows<B>) -> [f32; N]) -> [[f32; N]; R] {
-    let mut out = [[0.0; N]; R];
-    for (r, out) in out.iter_mut().enumerate() {
-        *out = dot(rows.row(r));
-    }
-    out
+/// Formats without a multi-row kernel: `$dot` on each of the R `$rows` alone. A macro, not a
+/// function taking a closure: a closure too large to inline is compiled apart, without the
+/// instruction set's features, and its vector operations become calls (prefill at 0.6x).
+macro_rules! one_by_one {
+    ($rows:expr, $dot:ident($s:expr, _, $acts:expr)) => {{
+        let mut out = [[0.0; N]; R];
+        for (r, out) in out.iter_mut().enumerate() {
+            *out = $dot($s, $rows.row(r), $acts);
+        }
+        out
+    }};
 }
 
 macro_rules! row_dot_32 {
@@ -237,7 +240,11 @@ fn dot_k4<S: Simd, B: BlockK4, const N: usize>(s: S, row: Rows<B>, acts: [&[Q16K
             let (scale, min) = scale_min(b.scales(), j);
             (sc[j], mn[j]) = (i16::from(scale), i32::from(min));
         }
-        let high = b.qh().map(|qh| s.load(qh));
+        // No closures around vector operations here (see `one_by_one!`).
+        let high = match b.qh() {
+            Some(qh) => Some(s.load(qh)),
+            None => None,
+        };
         let mut high_sums = [s.izero(); N];
         let mut low_sums = [s.izero(); N];
         for r in 0..4 {
@@ -276,7 +283,7 @@ impl RowDot for BlockQ4_K {
     type Act = Q16K;
     #[inline(always)]
     fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
-        one_by_one(rows, |row| dot_k4(s, row, acts))
+        one_by_one!(rows, dot_k4(s, _, acts))
     }
 }
 
@@ -284,7 +291,7 @@ impl RowDot for BlockQ5_K {
     type Act = Q16K;
     #[inline(always)]
     fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
-        one_by_one(rows, |row| dot_k4(s, row, acts))
+        one_by_one!(rows, dot_k4(s, _, acts))
     }
 }
 
@@ -295,20 +302,21 @@ fn crumbs<S: Simd>(s: S, qs: S::Bytes, k: usize) -> S::Bytes {
     s.shr_and(qs, 2 * k as u32, 3)
 }
 
+/// A super-block of 16 sub-blocks of 16: Q2_K, Q3_K and Q6_K.
+trait Sub16: Block {
+    /// The 32 quants of elements `128 h + 32 k..128 h + 32 k + 32`.
+    fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes;
+}
+
 /// `Σ_g sc_g (q_g · Q_a)` of one super-block over its 16 sub-blocks of 16, one sum per activation
-/// plane, where `quants(h, k)` gives the 32 quants of elements `128 h + 32 k..+32`.
+/// plane.
 #[inline(always)]
-fn sub16_sums<S: Simd, const N: usize>(
-    s: S,
-    sc: &[i16; 16],
-    acts: [&Q16K; N],
-    quants: impl Fn(usize, usize) -> S::Bytes,
-) -> ([S::Ints; N], [S::Ints; N]) {
+fn sub16_sums<S: Simd, B: Sub16, const N: usize>(s: S, b: &B, sc: &[i16; 16], acts: [&Q16K; N]) -> ([S::Ints; N], [S::Ints; N]) {
     let mut high_sums = [s.izero(); N];
     let mut low_sums = [s.izero(); N];
     for h in 0..2 {
         for k in 0..4 {
-            let q = quants(h, k);
+            let q = b.quants(s, h, k);
             let g = 8 * h + 2 * k;
             for t in 0..N {
                 let a = acts[t];
@@ -320,13 +328,20 @@ fn sub16_sums<S: Simd, const N: usize>(
     (high_sums, low_sums)
 }
 
+impl Sub16 for BlockQ2_K {
+    #[inline(always)]
+    fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes {
+        crumbs(s, s.load(run32(&self.qs, 32 * h)), k)
+    }
+}
+
 /// Q2_K: 16 sub-blocks of 16, `d sc q - dmin mn`: `d d_a Σ_g sc_g (q_g · Q_a) - dmin d_a Σ_g mn_g
 /// Σ Q_a`.
 impl RowDot for BlockQ2_K {
     type Act = Q16K;
     #[inline(always)]
     fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
-        one_by_one(rows, |row| dot_q2_k(s, row, acts))
+        one_by_one!(rows, dot_q2_k(s, _, acts))
     }
 }
 
@@ -338,9 +353,8 @@ fn dot_q2_k<S: Simd, const N: usize>(s: S, row: Rows<BlockQ2_K>, acts: [&[Q16K];
     for i in 0..row.len {
         let b = row.block(i);
         let sc = b.scales.map(|v| i16::from(v & 0x0f));
-        let halves = [s.load(run32(&b.qs, 0)), s.load(run32(&b.qs, 32))];
         let block_acts = acts.map(|a| &a[i]);
-        let (high_sums, low_sums) = sub16_sums(s, &sc, block_acts, |h, k| crumbs(s, halves[h], k));
+        let (high_sums, low_sums) = sub16_sums(s, b, &sc, block_acts);
         let (d, dmin) = (s.f16(b.d), s.f16(b.dmin));
         for t in 0..N {
             let a = block_acts[t];
@@ -358,16 +372,12 @@ fn dot_q2_k<S: Simd, const N: usize>(s: S, row: Rows<BlockQ2_K>, acts: [&[Q16K];
 }
 
 /// A super-block of 16 sub-blocks of 16 with signed scales, `d sc (q - BIAS)`: Q6_K and Q3_K.
-trait BlockSub16: Block {
+trait BlockSub16: Sub16 {
     const BIAS: f32;
     fn d(&self) -> [u8; 2];
     fn scales(&self) -> [i16; 16];
-    /// The 32 quants of elements `128 h + 32 k..128 h + 32 k + 32`.
-    fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes;
 }
 
-/// Each half of 128 elements draws element `32 k + l` from nibble `k / 2` of `ql[32 (k % 2) + l]`
-/// and bits `2k..2k+2` of `qh[l]`.
 impl BlockSub16 for BlockQ6_K {
     const BIAS: f32 = 32.0;
     fn d(&self) -> [u8; 2] {
@@ -376,6 +386,11 @@ impl BlockSub16 for BlockQ6_K {
     fn scales(&self) -> [i16; 16] {
         self.scales.map(i16::from)
     }
+}
+
+/// Each half of 128 elements draws element `32 k + l` from nibble `k / 2` of `ql[32 (k % 2) + l]`
+/// and bits `2k..2k+2` of `qh[l]`.
+impl Sub16 for BlockQ6_K {
     #[inline(always)]
     fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes {
         let ql = s.load(run32(&self.ql, 64 * h + 32 * (k % 2)));
@@ -384,7 +399,6 @@ impl BlockSub16 for BlockQ6_K {
     }
 }
 
-/// Element `32 k + l` of half `h` has its third bit in bit `4 h + k` of `hmask[l]`.
 impl BlockSub16 for BlockQ3_K {
     const BIAS: f32 = 4.0;
     fn d(&self) -> [u8; 2] {
@@ -393,6 +407,10 @@ impl BlockSub16 for BlockQ3_K {
     fn scales(&self) -> [i16; 16] {
         std::array::from_fn(|j| i16::from(scale_k3(&self.scales, j)))
     }
+}
+
+/// Element `32 k + l` of half `h` has its third bit in bit `4 h + k` of `hmask[l]`.
+impl Sub16 for BlockQ3_K {
     #[inline(always)]
     fn quants<S: Simd>(&self, s: S, h: usize, k: usize) -> S::Bytes {
         let hmask = s.load(&self.hmask);
@@ -418,7 +436,7 @@ fn dot_sub16<S: Simd, B: BlockSub16, const N: usize>(s: S, row: Rows<B>, acts: [
         let b = row.block(i);
         let sc = b.scales();
         let block_acts = acts.map(|a| &a[i]);
-        let (high_sums, low_sums) = sub16_sums(s, &sc, block_acts, |h, k| b.quants(s, h, k));
+        let (high_sums, low_sums) = sub16_sums(s, b, &sc, block_acts);
         let d = s.f16(b.d());
         for t in 0..N {
             let a = block_acts[t];
@@ -441,7 +459,7 @@ macro_rules! row_dot_sub16 {
             type Act = Q16K;
             #[inline(always)]
             fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[Q16K]; N]) -> [[f32; N]; R] {
-                one_by_one(rows, |row| dot_sub16(s, row, acts))
+                one_by_one!(rows, dot_sub16(s, _, acts))
             }
         }
     )*};
@@ -503,7 +521,7 @@ impl RowDot for BlockF32 {
     type Act = f32;
     #[inline(always)]
     fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[f32]; N]) -> [[f32; N]; R] {
-        one_by_one(rows, |row| dot_float(s, row, acts))
+        one_by_one!(rows, dot_float(s, _, acts))
     }
 }
 
@@ -511,7 +529,7 @@ impl RowDot for BlockF16 {
     type Act = f32;
     #[inline(always)]
     fn dot<S: Simd, const R: usize, const N: usize>(s: S, rows: Rows<Self>, acts: [&[f32]; N]) -> [[f32; N]; R] {
-        one_by_one(rows, |row| dot_float(s, row, acts))
+        one_by_one!(rows, dot_float(s, _, acts))
     }
 }
 
